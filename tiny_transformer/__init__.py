@@ -7,8 +7,9 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/api.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/10_api.ipynb #6d785dd0
+# %% ../nbs/10_api.ipynb #53cead99
 __version__ = "0.1.0"
 
-# %% ../nbs/10_api.ipynb #11767af6
+# %% ../nbs/10_api.ipynb #1677f08f
 from .env import *
+from .viz import *
