@@ -7,9 +7,21 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/api.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/10_api.ipynb #53cead99
+# %% ../nbs/10_api.ipynb #4d410e89
 __version__ = "0.1.0"
 
-# %% ../nbs/10_api.ipynb #1677f08f
+# %% ../nbs/10_api.ipynb #b99fe7cf
 from .env import *
+from .attention import *
+from .multi_head import *
+from .block import *
+from .embeddings import *
+from .model import *
+from .tokenizer import *
+from .data import *
+from .training import *
+from .sampling import *
+from .checkpoint import *
+from .tracking import *
 from .viz import *
+from .widgets import *

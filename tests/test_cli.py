@@ -1,0 +1,84 @@
+"The `tiny-transformer` command as a user runs it: in a subprocess, from the installed console script."
+import os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+EXE = shutil.which('tiny-transformer')
+pytestmark = pytest.mark.skipif(EXE is None, reason="the tiny-transformer console script is not installed (pip install -e .)")
+ENV = {**os.environ, 'TINY_TRANSFORMER_DEVICE': 'cpu', 'MPLBACKEND': 'Agg'}
+
+
+def cli(*args, input=None, timeout=180):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, input=input, timeout=timeout, env=ENV)
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+    "The first 200,000 characters of the bundled Shakespeare as a text file: any UTF-8 file is a corpus."
+    from tiny_transformer.data import load_corpus
+    path = tmp_path_factory.mktemp('corpus') / 'part.txt'
+    path.write_text(load_corpus()[:200_000], encoding='utf-8')
+    return path
+
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory, corpus):
+    "A tiny trained run, shared by the generate tests."
+    out = tmp_path_factory.mktemp('run')
+    r = cli('train', '--out', out, '--corpus', corpus, '--preset', 'tiny', '--steps', 30, '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'trained to step 30' in r.stdout
+    return out
+
+
+def test_demo_trains_then_samples(tmp_path):
+    r = cli('demo', '--out', tmp_path / 'demo', '--steps', 20)
+    assert r.returncode == 0, r.stderr
+    assert 'step 20: loss' in r.stdout
+    sample = r.stdout.split('ROMEO:', 1)[1]
+    assert len(sample.strip()) > 50
+    assert (tmp_path / 'demo' / 'metrics.jsonl').stat().st_size > 0
+
+
+def test_generate_is_reproducible_and_uses_the_saved_vocabulary(run_dir):
+    a = cli('generate', run_dir, '--prompt', 'KING:', '--max-new-tokens', 60, '--seed', 3)
+    b = cli('generate', run_dir, '--prompt', 'KING:', '--max-new-tokens', 60, '--seed', 3)
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout and a.stdout.startswith('KING:')
+    assert len(a.stdout.rstrip('\n')) == len('KING:') + 60
+
+
+def test_interactive_generation_answers_each_prompt(run_dir):
+    r = cli('generate', run_dir, '--interactive', '--max-new-tokens', 20, '--seed', 0, input='ROMEO:\nJULIET:\n')
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.split('\n') if l]
+    assert len(r.stdout) >= 40 and len(lines) >= 2
+
+
+@pytest.mark.parametrize('args, message', [
+    (['generate', '{tmp}/nowhere'], 'does not exist'),
+    (['generate', '{run}', '--prompt', 'snow \u2603'], '\u2603'),
+    (['generate', '{run}', '--temperature', '-1'], 'temperature'),
+    (['train', '--out', '{run}', '--steps', '5'], 'already holds checkpoints'),
+    (['train', '--out', '{tmp}/x', '--corpus', '{tmp}/missing.txt'], 'missing.txt'),
+])
+def test_bad_input_gives_one_clear_line_and_status_2(run_dir, tmp_path, args, message):
+    r = cli(*[a.format(tmp=tmp_path, run=run_dir) for a in args])
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, corpus):
+    out = tmp_path / 'killed'
+    proc = subprocess.Popen([EXE, 'train', '--out', str(out), '--corpus', str(corpus), '--preset', 'tiny', '--steps', '2000', '--quiet'],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = out / 'checkpoints' / 'ckpt-00000100.pt'
+    deadline = time.time() + 120
+    while not first.exists() and time.time() < deadline and proc.poll() is None: time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    assert first.exists(), proc.stderr.read().decode()
+    r = cli('train', '--out', out, '--corpus', corpus, '--preset', 'tiny', '--steps', 150, '--resume', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'trained to step 150' in r.stdout
+    g = cli('generate', out, '--prompt', 'A', '--max-new-tokens', 10, '--seed', 0)
+    assert g.returncode == 0 and len(g.stdout.rstrip('\n')) == 11, g.stderr
