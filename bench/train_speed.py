@@ -37,9 +37,7 @@ def time_trainer(ids, vocab_size, a):
                       progress=False, live_plot=False, device='cpu', seed=1337)
     trainer = Trainer(build(vocab_size, a), ids, config=cfg)
     trainer.train(max_steps=a.warmup)
-    t0, c0 = time.perf_counter(), time.process_time()
-    trainer.train(max_steps=a.warmup + a.iters)
-    return (time.perf_counter() - t0) / a.iters, (time.process_time() - c0) / a.iters, trainer.history[-1]['loss']
+    return _timed(trainer.train_step, a.iters) + (trainer.evaluate(eval_steps=1)['train_loss'],)
 
 
 def time_plain_loop(ids, vocab_size, a):
@@ -55,9 +53,15 @@ def time_plain_loop(ids, vocab_size, a):
         opt.step(); opt.zero_grad(set_to_none=True)
         return loss.item()
     for _ in range(a.warmup): step()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(a.iters): loss = step()
-    return (time.perf_counter() - t0) / a.iters, (time.process_time() - c0) / a.iters, loss
+    return _timed(step, a.iters) + (step(),)
+
+
+def _timed(fn, iters):
+    "(mean wall s/iter, mean CPU s/iter, per-iteration wall times) of `iters` calls; on CPU each call has finished when it returns."
+    times, c0 = [], time.process_time()
+    for _ in range(iters):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return sum(times) / iters, (time.process_time() - c0) / iters, times
 
 
 def main(argv=None):
@@ -83,10 +87,11 @@ def main(argv=None):
         for name, fn in loops.items(): runs[name].append(fn(ids, tok.vocab_size, a))
     for name, rs in runs.items():
         ms, cpu_ms = [1000 * r[0] for r in rs], [1000 * r[1] for r in rs]
+        per_iter = statistics.median(1000 * t for r in rs for t in r[2])  # robust to bursts of load from other processes
         best = min(ms)
-        print(f'{name:>10}: {statistics.median(ms):6.1f} ms/iter median, {best:6.1f} best of {a.repeats} x {a.iters} iters '
-              f'-> {tokens_per_iter / best * 1000:,.0f} tokens/s best; CPU time {statistics.median(cpu_ms):6.1f} ms/iter '
-              f'(final loss {rs[-1][2]:.3f})')
+        print(f'{name:>10}: {per_iter:6.1f} ms/iter (median iteration) = {tokens_per_iter / per_iter * 1000:,.0f} tokens/s; '
+              f'best run {best:.1f} ms/iter, median run {statistics.median(ms):.1f}; CPU {statistics.median(cpu_ms):.1f} ms/iter '
+              f'(loss {rs[-1][3]:.3f})')
     print(f'load average after: {os.getloadavg()[0]:.2f}')
     print(f'nanoGPT train.py reference on these machines: {NANOGPT_MS_PER_ITER[0]}-{NANOGPT_MS_PER_ITER[1]} ms/iter '
           f'({tokens_per_iter / NANOGPT_MS_PER_ITER[0] * 1000:,.0f} tokens/s at best)')
