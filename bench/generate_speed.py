@@ -15,8 +15,9 @@ import argparse, json, time
 import torch
 from tiny_transformer.model import ModelConfig, TinyTransformer
 from tiny_transformer.sampling import generate
+from tiny_transformer.tokenizer import N_SPECIAL
 
-CHAR_VOCAB = 65 + 4  # tiny-shakespeare's 65 characters + PAD, UNK, BOS, EOS
+CHAR_VOCAB = 65 + N_SPECIAL  # tiny-shakespeare's 65 characters + PAD, UNK, BOS, EOS
 BENCH = dict(d_model=192, n_heads=6, n_layers=6, max_len=512)
 
 def model_config(name:str)->dict:
@@ -44,7 +45,7 @@ def main():
     torch.manual_seed(0)
     config = model_config(args.model)
     model = TinyTransformer(ModelConfig(**config)).eval()
-    prompt = torch.randint(4, CHAR_VOCAB, (args.prompt_len,)).tolist()
+    prompt = torch.randint(N_SPECIAL, CHAR_VOCAB, (args.prompt_len,)).tolist()  # characters only
     timed(model, prompt, 5, True); timed(model, prompt, 5, False)  # warm-up
     t_cache, ids_cache = timed(model, prompt, args.new_tokens, True, args.slide)
     t_full, ids_full = timed(model, prompt, args.new_tokens, False, args.slide)
@@ -56,7 +57,7 @@ def main():
     print(f"model {args.model} {config} ({res['params']:,} parameters), slide={args.slide}, {args.prompt_len}-token prompt, {args.new_tokens} new tokens, "
           f"{res['threads']} thread(s), torch {torch.__version__}")
     print(f"  with KV cache   : {res['cached_tokens_per_s']:8.1f} tokens/s  ({t_cache:.2f} s)")
-    print(f"  without cache  : {res['uncached_tokens_per_s']:8.1f} tokens/s  ({t_full:.2f} s)")
+    print(f"  without cache   : {res['uncached_tokens_per_s']:8.1f} tokens/s  ({t_full:.2f} s)")
     print(f"  speed-up        : {res['speedup']:.1f}x   identical tokens: {same}")
     if args.json:
         with open(args.json, 'w') as f: json.dump(res, f, indent=1)

@@ -37,7 +37,7 @@ def causal_mask(
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name} must be a positive int, got {n!r}")
     if n_keys < n_queries:
-        raise ValueError(f"n_keys={n_keys} < n_queries={n_queries}; the queries are the last n_queries of the n_keys positions")
+        raise ValueError(f"n_keys={n_keys} < n_queries={n_queries}; expected n_keys >= n_queries (the queries are the last n_queries of the n_keys positions)")
     ones = torch.ones(n_queries, n_keys, dtype=torch.bool, device=device)
     return ones.tril(diagonal=n_keys - n_queries)
 
@@ -48,10 +48,10 @@ def check_mask(
     S:int, # number of keys
     batch_shape:tuple|None=None, # leading dims of the scores; if given, the mask may not add to or disagree with them
 )->Tensor: # the mask, unchanged
-    "Validate a mask against scores of shape (*batch_shape, L, S). Raises `TypeError`/`ValueError`."
+    "Validate a mask against scores of shape (*batch_shape, L, S). Raises `ValueError` (`TypeError` if not a tensor)."
     if not isinstance(mask, Tensor): raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise TypeError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) or a float dtype (added to the scores)")
+        raise ValueError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) or a float dtype (added to the scores)")
     if mask.ndim not in (2, 3, 4): raise ValueError(f"mask has {mask.ndim} dims (shape {tuple(mask.shape)}); expected 2, 3 or 4 (..., L, S)")
     target = (*batch_shape, L, S) if batch_shape is not None else (*mask.shape[:-2], L, S)
     ok = mask.ndim <= len(target) and all(m in (1, t) for m, t in zip(reversed(mask.shape), reversed(target)))

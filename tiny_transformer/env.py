@@ -24,12 +24,13 @@ class DeviceChoice:
 
 # %% ../nbs/00_setup.ipynb #5c319e40
 def probe_device(
-    name:str, # 'cuda', 'mps' or 'cpu'
+    name:str, # 'cuda', 'mps' or 'cpu', optionally with an index ('cuda:1')
 )->str|None: # None if the device works, else why not
     "Try a tiny computation on device `name`; return the reason it failed, or None."
+    kind = name.split(':')[0]
     try:
-        if name == 'cuda' and not torch.cuda.is_available(): return 'torch.cuda.is_available() is False'
-        if name == 'mps':
+        if kind == 'cuda' and not torch.cuda.is_available(): return 'torch.cuda.is_available() is False'
+        if kind == 'mps':
             mps = getattr(torch.backends, 'mps', None)
             if mps is None or not mps.is_available(): return 'MPS is not available'
         x = torch.ones(2, device=name)
@@ -50,7 +51,7 @@ def get_device(
         name = torch.device(prefer).type if isinstance(prefer, torch.device) else str(prefer).split(':')[0]
         if name not in DEVICE_ORDER:
             raise ValueError(f"device {prefer!r} is not supported; expected one of {DEVICE_ORDER}")
-        why = probe_device(name)
+        why = probe_device(str(prefer))  # the exact device asked for: 'cuda:1' may fail where 'cuda:0' works
         if why: raise RuntimeError(f"device {prefer!r} was asked for but does not work ({why}); use 'cpu' or fix the install")
         return DeviceChoice(torch.device(prefer), 'asked for')
     skipped = []

@@ -115,8 +115,9 @@ def reset_parameters(self:TinyTransformer):
 @patch
 def _embed(self:TinyTransformer, idx, positions, n_cached):
     "Token plus position embeddings, (B, T, d_model); validates shapes and the context length."
-    if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.is_floating_point():
-        raise ValueError(f"idx must be an integer tensor of shape (B, T), got {getattr(idx, 'shape', type(idx).__name__)}")
+    if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.is_floating_point() or idx.dtype == torch.bool:
+        got = f"{idx.dtype} of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
+        raise ValueError(f"idx must be an integer tensor of shape (B, T), got {got}")
     B, T = idx.shape
     if n_cached + T > self.config.max_len:
         raise ValueError(f"sequence length {n_cached + T} ({n_cached} cached + {T} new) exceeds max_len={self.config.max_len}; "
@@ -153,7 +154,7 @@ def lm_loss(
     "Mean cross-entropy over the targets that are not `IGNORE_INDEX`. Raises `ValueError` on a shape mismatch."
     if targets.shape != logits.shape[:-1]: raise ValueError(f"targets has shape {tuple(targets.shape)}; expected {tuple(logits.shape[:-1])} to match the logits")
     if not (targets != IGNORE_INDEX).any(): return logits.sum() * 0.0
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)  # (B*T, V) vs (B*T,)
 
 # %% ../nbs/05_model.ipynb #3a23f328
 @patch

@@ -69,8 +69,9 @@ def _as_4d_mask(attn_mask:Tensor, B:int, nh:int, L:int, S:int)->Tensor:
 
 def _check_padding_mask(padding_mask:Tensor, B:int, S:int, n_cached:int)->Tensor:
     "Validate a (B, S) bool padding mask (True = real) and return it as (B, 1, 1, S)."
-    if not isinstance(padding_mask, Tensor) or padding_mask.dtype != torch.bool:
-        raise TypeError(f"padding_mask must be a bool tensor (True = real token), got {getattr(padding_mask, 'dtype', type(padding_mask))}")
+    if not isinstance(padding_mask, Tensor): raise TypeError(f"padding_mask must be a torch.Tensor, got {type(padding_mask).__name__}")
+    if padding_mask.dtype != torch.bool:
+        raise ValueError(f"padding_mask has dtype {padding_mask.dtype}; expected a bool tensor (True = real token)")
     if padding_mask.shape != (B, S):
         raise ValueError(f"padding_mask has shape {tuple(padding_mask.shape)}; expected (B, S) = {(B, S)} "
                          f"(S = {n_cached} cached + {S - n_cached} new positions)")
@@ -105,7 +106,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if not (isinstance(d_model, int) and isinstance(n_heads, int) and d_model > 0 and n_heads > 0):
             raise ValueError(f"d_model and n_heads must be positive ints, got d_model={d_model!r}, n_heads={n_heads!r}")
-        if d_model % n_heads: raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        if d_model % n_heads: raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}; choose n_heads that divides d_model")
         if not 0.0 <= dropout < 1.0: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.d_model, self.n_heads, self.head_size = d_model, n_heads, d_model // n_heads
         self.causal, self.fused = causal, fused
