@@ -1,4 +1,4 @@
-"""The one operation at the heart of every transformer, written from a matmul and a softmax, checked against PyTorch's own.
+"""The operation at the heart of every transformer: two matmuls and a softmax, checked against PyTorch.
 
 Docs: https://tiny-transformer.github.io/tiny-transformer/attention.html.md"""
 
@@ -6,20 +6,20 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/attention.html.md"""
 
 # %% ../nbs/01_attention.ipynb #f539ac21
 from __future__ import annotations
-import math
+import contextlib, math
 import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['safe_softmax', 'causal_mask', 'check_mask', 'scaled_dot_product_attention']
+__all__ = ['HALF_DTYPES', 'safe_softmax', 'causal_mask', 'check_mask', 'scaled_dot_product_attention']
 
 # %% ../nbs/01_attention.ipynb #f52d4796
 def safe_softmax(
     scores:Tensor, # any shape; masked entries are -inf
     dim:int=-1, # the dimension that sums to 1
 )->Tensor: # same shape; rows that are all -inf give all zeros
-    "Softmax along `dim` that subtracts the row max (no overflow) and gives 0, not NaN, for all -inf rows."
-    row_max = scores.amax(dim=dim, keepdim=True).detach()  # softmax is shift-invariant: no gradient needed
+    "Softmax along `dim`, shifted by the row max (no overflow); all -inf rows give 0, not NaN."
+    row_max = scores.amax(dim=dim, keepdim=True).detach()  # shift-invariant: no gradient needed
     row_max = row_max.masked_fill(torch.isneginf(row_max), 0.0)  # all-masked row: exp(-inf - 0) = 0
     exp = torch.exp(scores - row_max)
     total = exp.sum(dim=dim, keepdim=True)
@@ -31,13 +31,14 @@ def causal_mask(
     n_keys:int|None=None, # S: number of keys (cached + new); defaults to n_queries
     device=None, # where to build the mask
 )->Tensor: # bool (L, S), True = may attend
-    "Bool mask where query i (at position S-L+i) may attend to keys <= its position. Raises `ValueError`."
+    "Bool mask (L, S): query i, at position S-L+i, may attend to the keys up to its position."
     n_keys = n_queries if n_keys is None else n_keys
     for name, n in (('n_queries', n_queries), ('n_keys', n_keys)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name} must be a positive int, got {n!r}")
     if n_keys < n_queries:
-        raise ValueError(f"n_keys={n_keys} < n_queries={n_queries}; expected n_keys >= n_queries (the queries are the last n_queries of the n_keys positions)")
+        raise ValueError(f"n_keys={n_keys} < n_queries={n_queries}; expected n_keys >= n_queries "
+                         f"(the queries are the last n_queries of the n_keys positions)")
     ones = torch.ones(n_queries, n_keys, dtype=torch.bool, device=device)
     return ones.tril(diagonal=n_keys - n_queries)
 
@@ -46,50 +47,91 @@ def check_mask(
     mask:Tensor, # bool (True = may attend) or float (added to scores)
     L:int, # number of queries
     S:int, # number of keys
-    batch_shape:tuple|None=None, # leading dims of the scores; if given, the mask may not add to or disagree with them
+    batch_shape:tuple|None=None, # leading dims of the scores; the mask may not add to or change them
 )->Tensor: # the mask, unchanged
-    "Validate a mask against scores of shape (*batch_shape, L, S). Raises `ValueError` (`TypeError` if not a tensor)."
-    if not isinstance(mask, Tensor): raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    "Validate a mask against scores of shape (*batch_shape, L, S)."
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise ValueError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) or a float dtype (added to the scores)")
-    if mask.ndim not in (2, 3, 4): raise ValueError(f"mask has {mask.ndim} dims (shape {tuple(mask.shape)}); expected 2, 3 or 4 (..., L, S)")
+        raise ValueError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) "
+                         f"or a float dtype (added to the scores)")
+    if mask.ndim not in (2, 3, 4):
+        raise ValueError(f"mask has {mask.ndim} dims (shape {tuple(mask.shape)}); "
+                         f"expected 2, 3 or 4 (..., L, S)")
     target = (*batch_shape, L, S) if batch_shape is not None else (*mask.shape[:-2], L, S)
-    ok = mask.ndim <= len(target) and all(m in (1, t) for m, t in zip(reversed(mask.shape), reversed(target)))
-    if not ok: raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to the scores' shape {target} (..., L, S)")
+    pairs = zip(reversed(mask.shape), reversed(target))
+    if mask.ndim > len(target) or any(m not in (1, t) for m, t in pairs):
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                         f"{target} (..., L, S)")
     return mask
 
 # %% ../nbs/01_attention.ipynb #4e9f6709
 def _check_qkv(q:Tensor, k:Tensor, v:Tensor):
-    "Raise `ValueError` unless q (..., L, d_k), k (..., S, d_k), v (..., S, d_v) line up."
+    "Check that q (..., L, d_k), k (..., S, d_k) and v (..., S, d_v) line up."
     shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-    if min(q.ndim, k.ndim, v.ndim) < 2: raise ValueError(f"q, k, v need at least 2 dims (..., seq, features); got {shapes}")
+    if min(q.ndim, k.ndim, v.ndim) < 2:
+        raise ValueError(f"q, k, v need at least 2 dims (..., seq, features); got {shapes}")
     if q.size(-2) == 0 or k.size(-2) == 0:
-        raise ValueError(f"empty sequence: L={q.size(-2)} queries, S={k.size(-2)} keys ({shapes}); both must be >= 1")
-    if q.size(-1) == 0: raise ValueError(f"d_k is 0 ({shapes}); queries and keys need at least one feature")
-    if q.size(-1) != k.size(-1): raise ValueError(f"d_k of q ({q.size(-1)}) != d_k of k ({k.size(-1)}): {shapes}")
-    if k.size(-2) != v.size(-2): raise ValueError(f"k has S={k.size(-2)} keys but v has {v.size(-2)} values: {shapes}")
+        raise ValueError(f"empty sequence: L={q.size(-2)} queries, S={k.size(-2)} keys ({shapes}); "
+                         f"both must be >= 1")
+    if q.size(-1) == 0: raise ValueError(f"d_k is 0 ({shapes}); queries and keys need a feature")
+    if q.size(-1) != k.size(-1):
+        raise ValueError(f"d_k of q ({q.size(-1)}) != d_k of k ({k.size(-1)}): {shapes}")
+    if k.size(-2) != v.size(-2):
+        raise ValueError(f"k has S={k.size(-2)} keys but v has {v.size(-2)} values: {shapes}")
     if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
-        raise ValueError(f"batch dims differ: {shapes}; q, k, v must share the same leading dims (no broadcasting)")
+        raise ValueError(f"batch dims differ: {shapes}; q, k, v must share the same leading dims "
+                         f"(no broadcasting)")
+
+# %% ../nbs/01_attention.ipynb #7d1e3a52
+def _check_placement(q:Tensor, k:Tensor, v:Tensor, mask:Tensor|None):
+    "Check that q, k, v share one dtype, and q, k, v and the mask one device."
+    same_dtype = q.dtype == k.dtype == v.dtype
+    if same_dtype and q.device == k.device == v.device and (mask is None or mask.device == q.device):
+        return
+    named = dict(q=q, k=k, v=v) if mask is None else dict(q=q, k=k, v=v, mask=mask)
+    found = ', '.join(f"{n} {t.dtype} on {t.device}" for n, t in named.items())
+    raise ValueError(f"q, k, v must share one dtype, and q, k, v and mask one device; got {found}; "
+                     f"convert them with .to(dtype) / .to(device) first")
+
+# %% ../nbs/01_attention.ipynb #9b2f6c14
+HALF_DTYPES = (torch.float16, torch.bfloat16)  # attention computes these in float32, as PyTorch does
+
+def _autocast_off(device:torch.device):
+    "A context in which autocast leaves `device`'s matmuls in float32 (a no-op where autocast is off)."
+    on = torch.amp.is_autocast_available(device.type) and torch.is_autocast_enabled(device.type)
+    return torch.autocast(device.type, enabled=False) if on else contextlib.nullcontext()
+
+def _masked_scores(scores:Tensor, mask:Tensor|None)->Tensor:
+    "`scores` with a bool mask's False entries set to -inf, or a float mask added."
+    if mask is None: return scores
+    if mask.dtype == torch.bool: return scores.masked_fill(~mask, float('-inf'))
+    return scores + mask.to(scores.dtype)
+
+def _drop(weights:Tensor, p:float, generator:torch.Generator|None)->Tensor:
+    "Zero each weight with probability `p` and scale the survivors by 1/(1-p)."
+    if p == 0.0: return weights
+    if p == 1.0: return torch.zeros_like(weights)
+    keep = torch.rand(weights.shape, generator=generator, device=weights.device) >= p
+    return weights * keep / (1.0 - p)
 
 # %% ../nbs/01_attention.ipynb #46eac317
 def scaled_dot_product_attention(
     q:Tensor, # queries (..., L, d_k)
     k:Tensor, # keys (..., S, d_k)
     v:Tensor, # values (..., S, d_v)
-    mask:Tensor|None=None, # bool (True = may attend) or float (added to scores), broadcastable to (..., L, S)
+    mask:Tensor|None=None, # bool (True = may attend) or float (added to scores), (..., L, S)
     dropout_p:float=0.0, # probability of zeroing each weight (pass 0.0 at eval time)
     generator:torch.Generator|None=None, # random source for dropout, for repeatable runs
-)->tuple[Tensor, Tensor]: # output (..., L, d_v) and the weights used (..., L, S)
-    "softmax(q @ k^T / sqrt(d_k) + mask) @ v; all-masked rows give zeros. Raises `ValueError`/`TypeError`."
+)->tuple[Tensor, Tensor]: # output (..., L, d_v) and the weights used (..., L, S), in q's dtype
+    "softmax(q @ k^T / sqrt(d_k) + mask) @ v; all-masked rows give zeros."
     _check_qkv(q, k, v)
     if not 0.0 <= dropout_p <= 1.0: raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
-    L, S = q.size(-2), k.size(-2)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., L, S)
-    if mask is not None:
-        check_mask(mask, L, S, batch_shape=tuple(q.shape[:-2]))
-        scores = scores.masked_fill(~mask, float('-inf')) if mask.dtype == torch.bool else scores + mask.to(scores.dtype)
-    weights = safe_softmax(scores, dim=-1)
-    if dropout_p > 0.0:
-        keep = torch.rand(weights.shape, generator=generator, device=weights.device) >= dropout_p
-        weights = weights * keep / (1.0 - dropout_p) if dropout_p < 1.0 else torch.zeros_like(weights)
-    return weights @ v, weights
+    if mask is not None: check_mask(mask, q.size(-2), k.size(-2), batch_shape=tuple(q.shape[:-2]))
+    _check_placement(q, k, v, mask)
+    dtype = q.dtype
+    if dtype in HALF_DTYPES: q, k, v = q.float(), k.float(), v.float()
+    with _autocast_off(q.device):
+        scores = _masked_scores(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), mask)  # (..., L, S)
+        weights = _drop(safe_softmax(scores, dim=-1), dropout_p, generator)
+        return (weights @ v).to(dtype), weights.to(dtype)
