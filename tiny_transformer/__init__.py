@@ -25,5 +25,6 @@ from .training import *
 from .sampling import *
 from .checkpoint import *
 from .tracking import *
+from .export import *
 from .viz import *
 from .widgets import *
