@@ -1,4 +1,4 @@
-"""A feed-forward network and a Pre-LN `TransformerBlock`: attention and an MLP, each wrapped in a LayerNorm and a residual connection.
+"""A feed-forward network and a Pre-LN `TransformerBlock`: attention and an MLP, each with a residual.
 
 Docs: https://tiny-transformer.github.io/tiny-transformer/block.html.md"""
 
@@ -15,12 +15,12 @@ from .multi_head import MultiHeadAttention, KVCache
 __all__ = ['ACTIVATIONS', 'make_activation', 'FeedForward', 'TransformerBlock']
 
 # %% ../nbs/03_block.ipynb #e2c9143e
-ACTIVATIONS = ('gelu', 'gelu_tanh')  # names accepted by `make_activation` (and `ModelConfig.activation`)
+ACTIVATIONS = ('gelu', 'gelu_tanh')  # names accepted by `make_activation` and ModelConfig.activation
 
 def make_activation(
     name:str, # 'gelu' (exact, x * Phi(x)) or 'gelu_tanh' (GPT-2's tanh approximation)
 )->nn.Module:
-    "The activation module called `name`. Raises `ValueError` for an unknown name."
+    "The activation module called `name`."
     if name == 'gelu': return nn.GELU(approximate='none')
     if name == 'gelu_tanh': return nn.GELU(approximate='tanh')
     raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
@@ -56,7 +56,8 @@ class TransformerBlock(nn.Module):
                  fused:bool=True): # let attention use F.scaled_dot_product_attention when it can
         super().__init__()
         self.ln_1 = nn.LayerNorm(d_model, bias=bias)
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias, causal=True, fused=fused)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias, causal=True,
+                                       fused=fused)
         self.ln_2 = nn.LayerNorm(d_model, bias=bias)
         self.mlp = FeedForward(d_model, d_ff, dropout=dropout, bias=bias, activation=activation)
 
@@ -69,7 +70,8 @@ def forward(self:TransformerBlock,
             need_weights:bool=False, # also return the attention weights (B, nh, T, S)
            )->tuple[torch.Tensor, torch.Tensor|None]:
     "One block: `(x, weights_or_None)`, x of shape (B, T, d_model)."
-    a, weights = self.attn(self.ln_1(x), padding_mask=padding_mask, cache=cache, need_weights=need_weights)
+    a, weights = self.attn(self.ln_1(x), padding_mask=padding_mask, cache=cache,
+                           need_weights=need_weights)
     x = x + a
     x = x + self.mlp(self.ln_2(x))
     return x, weights

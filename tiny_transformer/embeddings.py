@@ -1,4 +1,4 @@
-"""Turn token ids into vectors, and tell the model where each token sits: sinusoidal and learned positional encodings.
+"""Token ids become vectors, and each vector learns where it sits: sinusoidal and learned positions.
 
 Docs: https://tiny-transformer.github.io/tiny-transformer/embeddings.html.md"""
 
@@ -15,18 +15,22 @@ __all__ = ['POSITION_INIT_STD', 'sinusoidal_encoding', 'offset_matrix', 'check_p
            'LearnedPositionalEmbedding']
 
 # %% ../nbs/04_embeddings.ipynb #3b85c591
+def _check_size(name:str, v):
+    "Raise `ValueError` unless `v` is a positive int."
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+
 def sinusoidal_encoding(
     max_len:int, # number of positions (rows)
     d_model:int, # embedding width (columns); odd widths end with a lone sine
     base:float=10000.0, # the 10000 of the paper: sets the slowest frequency
     dtype:torch.dtype=torch.float32, # dtype of the returned table
 )->torch.Tensor: # (max_len, d_model)
-    "The sinusoidal table of *Attention Is All You Need*. Raises `ValueError` for non-positive sizes."
-    for name, v in (('max_len', max_len), ('d_model', d_model)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{name} must be a positive int, got {v!r}")
-    pos = torch.arange(max_len, dtype=torch.float64)[:, None]                          # (max_len, 1)
-    freqs = base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)      # (ceil(d/2),)
-    angles = pos * freqs                                                               # (max_len, ceil(d/2))
+    "The sinusoidal table of *Attention Is All You Need*."
+    _check_size('max_len', max_len); _check_size('d_model', d_model)
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]                     # (max_len, 1)
+    freqs = base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model) # (ceil(d/2),)
+    angles = pos * freqs                                                          # (max_len, ceil(d/2))
     pe = torch.zeros(max_len, d_model, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(angles)
     pe[:, 1::2] = torch.cos(angles[:, : d_model // 2])
@@ -35,12 +39,14 @@ def sinusoidal_encoding(
 # %% ../nbs/04_embeddings.ipynb #8a1cfdd5
 def offset_matrix(
     k:int, # position offset (may be negative)
-    d_model:int, # embedding width
+    d_model:int, # embedding width (even)
     base:float=10000.0, # must match the encoding's `base`
     dtype:torch.dtype=torch.float64, # dtype of the returned matrix
 )->torch.Tensor: # (d_model, d_model)
-    "The matrix `M` with `sinusoidal_encoding(...)[p + k] == M @ sinusoidal_encoding(...)[p]` for every `p`. Raises `ValueError` for odd `d_model`."
-    if d_model % 2: raise ValueError(f"d_model must be even for an exact offset matrix (a lone sine has no cosine partner), got {d_model}")
+    "The rotation `M` with `pe[p + k] == M @ pe[p]` for every `p` (`pe` a sinusoidal table)."
+    if d_model % 2:
+        raise ValueError(f"d_model must be even for an exact offset matrix (a lone sine has no "
+                         f"cosine partner), got {d_model}")
     freqs = base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
     c, s = torch.cos(k * freqs), torch.sin(k * freqs)
     M = torch.zeros(d_model, d_model, dtype=torch.float64)
@@ -53,20 +59,24 @@ def check_positions(
     positions:torch.Tensor, # integer positions, (T,) or (B, T)
     max_len:int, # number of rows in the table
 ):
-    "Raise `TypeError`/`ValueError` unless `positions` is a 1-D or 2-D integer tensor with values in `[0, max_len)`."
-    if not isinstance(positions, torch.Tensor) or positions.is_floating_point() or positions.is_complex() or positions.dtype == torch.bool:
-        raise TypeError(f"positions must be an integer tensor, got {getattr(positions, 'dtype', type(positions).__name__)}")
-    if positions.ndim not in (1, 2): raise ValueError(f"positions has {positions.ndim} dims (shape {tuple(positions.shape)}); expected (T,) or (B, T)")
+    "Check that `positions` is a 1-D or 2-D integer tensor with values in `[0, max_len)`."
+    if not isinstance(positions, torch.Tensor) or positions.dtype == torch.bool \
+            or positions.is_floating_point() or positions.is_complex():
+        found = getattr(positions, 'dtype', type(positions).__name__)
+        raise TypeError(f"positions must be an integer tensor, got {found}")
+    if positions.ndim not in (1, 2):
+        raise ValueError(f"positions has {positions.ndim} dims (shape {tuple(positions.shape)}); "
+                         f"expected (T,) or (B, T)")
     if positions.numel() == 0: return
     lo, hi = positions.min().item(), positions.max().item()
     if lo < 0: raise ValueError(f"positions must be >= 0, got {lo}")
     if hi >= max_len:
-        raise ValueError(f"position {hi} is out of range for max_len={max_len} (valid positions: 0..{max_len - 1}); "
-                         f"use a shorter sequence or a model with a larger max_len")
+        raise ValueError(f"position {hi} is out of range for max_len={max_len} (valid positions: "
+                         f"0..{max_len - 1}); use a shorter sequence or a model with a larger max_len")
 
 # %% ../nbs/04_embeddings.ipynb #3b0f38f4
 class SinusoidalPositionalEncoding(nn.Module):
-    "Fixed sinusoidal positions (buffer `pe`, no parameters); `forward(positions) -> (..., T, d_model)`."
+    "Fixed sinusoidal positions: buffer `pe`, no parameters; `forward(positions)` looks them up."
     def __init__(self,
                  max_len:int, # number of positions
                  d_model:int, # embedding width
@@ -76,7 +86,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer('pe', sinusoidal_encoding(max_len, d_model, base), persistent=True)
 
     def forward(self, positions:torch.Tensor)->torch.Tensor:
-        "Rows of `pe` at `positions`. Raises `ValueError` for positions outside `[0, max_len)`."
+        "Rows of `pe` at `positions`: (..., T, d_model)."
         check_positions(positions, self.max_len)
         return self.pe[positions]
 
@@ -86,13 +96,12 @@ class SinusoidalPositionalEncoding(nn.Module):
 POSITION_INIT_STD = 0.02  # GPT-2's initialiser range for embeddings
 
 class LearnedPositionalEmbedding(nn.Module):
-    "A learned table of positions (parameter `weight`, `(max_len, d_model)`); `forward(positions) -> (..., T, d_model)`."
+    "A learned table of positions: parameter `weight` (max_len, d_model), GPT-2's `wpe`."
     def __init__(self,
                  max_len:int, # number of positions
                  d_model:int): # embedding width
         super().__init__()
-        for name, v in (('max_len', max_len), ('d_model', d_model)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{name} must be a positive int, got {v!r}")
+        _check_size('max_len', max_len); _check_size('d_model', d_model)
         self.max_len, self.d_model = max_len, d_model
         self.weight = nn.Parameter(torch.empty(max_len, d_model))
         self.reset_parameters()
@@ -100,7 +109,7 @@ class LearnedPositionalEmbedding(nn.Module):
     def reset_parameters(self): nn.init.normal_(self.weight, mean=0.0, std=POSITION_INIT_STD)
 
     def forward(self, positions:torch.Tensor)->torch.Tensor:
-        "Rows of `weight` at `positions`. Raises `ValueError` for positions outside `[0, max_len)`."
+        "Rows of `weight` at `positions`: (..., T, d_model)."
         check_positions(positions, self.max_len)
         return self.weight[positions]
 
