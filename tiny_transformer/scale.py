@@ -6,7 +6,7 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/scale.html.md"""
 
 # %% ../nbs/06d_scale.ipynb #bf5bcfd0
 from __future__ import annotations
-import contextlib, os, warnings
+import contextlib, dataclasses, os, warnings
 from dataclasses import dataclass
 import torch
 import torch.distributed as dist
@@ -17,7 +17,7 @@ from .training import PRECISIONS, DistInfo, TrainConfig, Trainer
 
 # %% auto #0
 __all__ = ['SCHEDULE_FIELDS', 'check_precision', 'resolve_precision', 'autocast_context', 'ScaleSettings', 'scale_settings',
-           'dist_info', 'init_distributed', 'finish_distributed', 'schedule_mismatch']
+           'dist_info', 'init_distributed', 'finish_distributed', 'schedule_mismatch', 'keep_schedule']
 
 # %% ../nbs/06d_scale.ipynb #5af91738
 _AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -164,7 +164,12 @@ def schedule_mismatch(saved:dict, cfg:TrainConfig)->dict:
     "The schedule fields whose value in `saved` (a `TrainConfig.to_dict()`) differs from `cfg`: {name: (saved, now)}."
     return {k: (saved[k], getattr(cfg, k)) for k in SCHEDULE_FIELDS if k in saved and saved[k] != getattr(cfg, k)}
 
-# %% ../nbs/06d_scale.ipynb #b4f85418
+# %% ../nbs/06d_scale.ipynb #c634bd21
+def keep_schedule(cfg:TrainConfig, saved:dict)->TrainConfig:
+    "`cfg` with the schedule fields of `saved` (a `TrainConfig.to_dict()`): the config that resumes that run."
+    return dataclasses.replace(cfg, **{k: saved[k] for k in SCHEDULE_FIELDS if k in saved})
+
+# %% ../nbs/06d_scale.ipynb #516ada32
 _STATE_KEYS = ('model', 'optimizer', 'step', 'epoch', 'batch_in_epoch', 'rng', 'data_generator', 'history',
                'eval_history')
 
