@@ -25,12 +25,15 @@ _AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 def check_precision(precision:str, device:torch.device|str)->None:
     "Raise when `precision` can't run on `device` (fp16 off CUDA; bf16 on a GPU without it)."
     device = torch.device(device)
-    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
     if precision == 'fp16' and device.type != 'cuda':
-        raise ValueError(f"precision 'fp16' needs CUDA (it trains with a GradScaler); device is {device.type!r}: "
+        raise ValueError(f"precision 'fp16' needs CUDA (it trains with a GradScaler); "
+                         f"device is {device.type!r}: "
                          "use 'bf16' or 'fp32'")
     if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"precision 'bf16' is not supported by this GPU ({torch.cuda.get_device_name(device)}); "
+        raise ValueError(f"precision 'bf16' is not supported by this GPU "
+                         f"({torch.cuda.get_device_name(device)}); "
                          "use 'fp16' or 'fp32'")
 
 # %% ../nbs/06d_scale.ipynb #74c426e3
@@ -104,7 +107,8 @@ def _prepare(self:Trainer):
 def _warn_unsharded_loader(self:Trainer):
     "Warn when several processes would all train on the same loader's batches."
     sampler = getattr(self.train_data, 'sampler', None)
-    if self.dist.world_size > 1 and not isinstance(self.train_data, torch.Tensor) and not hasattr(sampler, 'set_epoch'):
+    loader = not isinstance(self.train_data, torch.Tensor)
+    if self.dist.world_size > 1 and loader and not hasattr(sampler, 'set_epoch'):
         warnings.warn(f"train_data is a {type(self.train_data).__name__} without a DistributedSampler: all "
                       f"{self.dist.world_size} processes will train on the same batches; "
                       "shard it (DistributedSampler) or pass a token tensor")
@@ -155,14 +159,16 @@ def state_dict(self:Trainer)->dict:
         history=list(self.history), eval_history=list(self.eval_history),
         train_config=self.config.to_dict(),
         model_config=model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else None,
-        tokenizer=self.tokenizer.to_dict() if self.tokenizer is not None else None, world_size=self.dist.world_size)
+        tokenizer=self.tokenizer.to_dict() if self.tokenizer is not None else None,
+        world_size=self.dist.world_size)
 
 # %% ../nbs/06d_scale.ipynb #1d9ccd5d
 SCHEDULE_FIELDS = ('lr', 'min_lr', 'schedule', 'warmup_steps', 'max_steps')
 
 def schedule_mismatch(saved:dict, cfg:TrainConfig)->dict:
-    "The schedule fields whose value in `saved` (a `TrainConfig.to_dict()`) differs from `cfg`: {name: (saved, now)}."
-    return {k: (saved[k], getattr(cfg, k)) for k in SCHEDULE_FIELDS if k in saved and saved[k] != getattr(cfg, k)}
+    "The schedule fields in which `saved` (a `TrainConfig.to_dict()`) and `cfg` differ: {name: (saved, now)}."
+    return {k: (saved[k], getattr(cfg, k)) for k in SCHEDULE_FIELDS
+            if k in saved and saved[k] != getattr(cfg, k)}
 
 # %% ../nbs/06d_scale.ipynb #c634bd21
 def keep_schedule(cfg:TrainConfig, saved:dict)->TrainConfig:
@@ -180,10 +186,11 @@ def _check_resumable(self:Trainer, sd:dict):
         raise KeyError(f"state dict lacks {missing}; was it made by Trainer.state_dict()?")
     if changed := schedule_mismatch(sd.get('train_config') or {}, self.config):
         diff = ', '.join(f"{k}: {a!r} saved, {b!r} asked" for k, (a, b) in changed.items())
-        raise ValueError(f"cannot resume with a different learning-rate schedule ({diff}); resume with the saved "
-                         "values, or start a new run from the saved weights")
+        raise ValueError(f"cannot resume with a different learning-rate schedule ({diff}); "
+                         "resume with the saved values, or start a new run from the saved weights")
     if sd.get('world_size', self.dist.world_size) != self.dist.world_size:
-        warnings.warn(f"resuming a state saved with world_size={sd['world_size']} on world_size={self.dist.world_size}: "
+        warnings.warn(f"resuming a state saved with world_size={sd['world_size']} "
+                      f"on world_size={self.dist.world_size}: "
                       "the global batch changes, so the run continues but not exactly; "
                       "resume with the same number of processes for that")
 

@@ -79,7 +79,8 @@ def _check_real(name:str, v):
 # %% ../nbs/06c_training.ipynb #e520c4ea
 def _check_betas(betas):
     "Raise unless `betas` is a pair of finite numbers in [0, 1)."
-    _check(isinstance(betas, tuple) and len(betas) == 2, f"betas must be a pair (beta1, beta2), got {betas!r}", TypeError)
+    is_pair = isinstance(betas, tuple) and len(betas) == 2
+    _check(is_pair, f"betas must be a pair (beta1, beta2), got {betas!r}", TypeError)
     for b in betas: _check_real('betas', b)
     _check(all(0 <= b < 1 for b in betas), f"betas={betas}; expected two numbers in [0, 1)")
 
@@ -96,7 +97,8 @@ def _validate(c:TrainConfig):
     _check_betas(c.betas)
     if c.pad_id is not None: _check_int('pad_id', c.pad_id, 0)
     for name in ('compile', 'tf32', 'progress'):
-        _check(isinstance(getattr(c, name), bool), f"{name} must be True or False, got {getattr(c, name)!r}", TypeError)
+        v = getattr(c, name)
+        _check(isinstance(v, bool), f"{name} must be True or False, got {v!r}", TypeError)
     _check(c.schedule == 'constant' or c.warmup_steps <= c.max_steps,
            f"warmup_steps={c.warmup_steps} exceeds max_steps={c.max_steps}; "
            "expected warmup_steps <= max_steps (or schedule='constant')")
@@ -112,9 +114,9 @@ def to_dict(self:TrainConfig)->dict:
 @patch(cls_method=True)
 def from_dict(cls:TrainConfig, d:dict)->TrainConfig:
     "Rebuild a config from `to_dict()` output."
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown TrainConfig keys {unknown}; expected a subset of {[f.name for f in fields(cls)]}")
+    names = [f.name for f in fields(cls)]
+    if unknown := sorted(set(d) - set(names)):
+        raise ValueError(f"unknown TrainConfig keys {unknown}; expected a subset of {names}")
     return cls(**d)
 
 # %% ../nbs/06c_training.ipynb #3ed0ce6b
@@ -131,7 +133,8 @@ def lr_at(
     cfg:TrainConfig, # uses schedule, lr, min_lr, warmup_steps, max_steps
 )->float:
     "The learning rate of optimizer step `step`."
-    if cfg.schedule not in SCHEDULES: raise ValueError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
     if cfg.schedule == 'constant': return cfg.lr
     if step < cfg.warmup_steps: return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)
     if cfg.schedule == 'warmup_constant': return cfg.lr
@@ -248,12 +251,14 @@ class Trainer:
                  checkpoint_fn=None, # called as checkpoint_fn(trainer) every checkpoint_interval steps (rank 0)
                 ):
         cfg = TrainConfig() if config is None else config
-        if not isinstance(cfg, TrainConfig): raise TypeError(f"config must be a TrainConfig; got {type(cfg).__name__}")
+        if not isinstance(cfg, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig; got {type(cfg).__name__}")
         self.config, self.tokenizer, self.checkpoint_fn = cfg, tokenizer, checkpoint_fn
         self.device = self._pick_device()
         self.model = model.to(self.device)
         self._check_context_len()
-        self.train_data, self.val_data = self._check_data(train_data, 'train_data'), self._check_data(val_data, 'val_data')
+        self.train_data = self._check_data(train_data, 'train_data')
+        self.val_data = self._check_data(val_data, 'val_data')
         self._prepare()
         self._setup(callbacks)
 
@@ -302,7 +307,8 @@ def __repr__(self:Trainer):
 def _check_context_len(self:Trainer):
     max_len = getattr(getattr(self.model, 'config', None), 'max_len', None)
     if max_len is not None and self.config.context_len > max_len:
-        raise ValueError(f"context_len={self.config.context_len} exceeds the model's max_len={max_len}; lower context_len")
+        raise ValueError(f"context_len={self.config.context_len} exceeds the model's max_len={max_len}; "
+                         "lower context_len")
 
 # %% ../nbs/06c_training.ipynb #16fdf759
 @patch
@@ -436,7 +442,8 @@ def train_step(self:Trainer)->bool:
     cfg = self.config
     if self.step % cfg.log_interval == 0: self._flush()
     if cfg.eval_interval and self.step % cfg.eval_interval == 0: self.evaluate()
-    if cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0 and self.checkpoint_fn and self.dist.is_main:
+    due = cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0
+    if due and self.checkpoint_fn and self.dist.is_main:
         self._flush(); self.checkpoint_fn(self)  # the flush raises TrainingDiverged before a bad save
     return True
 
@@ -455,7 +462,8 @@ def _flush(self:Trainer)->list[dict]:
     if bad := next((r for r in rows if self._diverged(r)), None):
         raise TrainingDiverged(bad['step'], bad['loss'], bad['grad_norm'], bad['lr'])
     if getattr(self, '_bar', None) is not None:
-        self._bar.update(len(rows)); self._bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", lr=f"{rows[-1]['lr']:.2e}")
+        self._bar.update(len(rows))
+        self._bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", lr=f"{rows[-1]['lr']:.2e}")
     self._callback('on_log', rows)
     return rows
 
@@ -500,7 +508,8 @@ def _run(self:Trainer, n_steps:int|None, one_epoch:bool=False)->list[dict]:
 def train(self:Trainer, max_steps:int|None=None)->list[dict]:
     "Train until `step == max_steps` (default `config.max_steps`); return the new metric rows."
     max_steps = self.config.max_steps if max_steps is None else max_steps
-    if not isinstance(max_steps, int) or max_steps < 0: raise ValueError(f"max_steps={max_steps!r}; expected an int >= 0")
+    if not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"max_steps={max_steps!r}; expected an int >= 0")
     return self._run(max(0, max_steps - self.step))
 
 # %% ../nbs/06c_training.ipynb #bfb12feb
