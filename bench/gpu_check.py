@@ -4,7 +4,7 @@
 
 Checks: device choice, fused attention == manual attention (fp32/bf16/fp16, causal + padding masks) and
 cached == uncached greedy decoding on CUDA. The trainer's CUDA paths (bf16, fp16 with GradScaler, resume,
-ms/iter) are checked by bench/train_cuda_check.py.
+ms/iter, the CUDA defaults) are checked by bench/train_cuda_check.py; bench/gpu_all.py runs both and more.
 """
 import json, sys
 import torch

@@ -1,8 +1,8 @@
-"""CUDA checks of the trainer (lesson 06c), for a machine with a GPU.
+"""CUDA checks of the trainer (lessons 06c and 06d), for a machine with a GPU.
 
     python bench/train_cuda_check.py [--out results.json]
 
-Checks: fp32 / bf16 / fp16 (GradScaler) training on CUDA learns without NaNs; fp16 really uses a GradScaler;
+Checks: the CUDA defaults (precision 'auto' -> bf16 or fp16, TF32, pinned copies, fused AdamW); fp32 / bf16 / fp16 (GradScaler) training on CUDA learns without NaNs; fp16 really uses a GradScaler;
 resume on CUDA (2N steps vs N + torch.save/torch.load(weights_only=True) + N, with dropout) -- bitwise or within a
 reported max difference, since some CUDA backward kernels are not deterministic; ms/iter and tokens/s of the
 nanoGPT CPU configuration (4 layers, 4 heads, d_model 128, context 64, batch 12) per precision.
@@ -38,6 +38,13 @@ def main(argv=None):
         cfg = dict(batch_size=12, context_len=64, max_steps=1000, precision=precision, device='cuda', lr=1e-3, warmup_steps=10,
                    log_interval=10**6, eval_interval=0, progress=False, live_plot=False)
         return Trainer(TinyTransformer(mcfg(dropout)), train, val, TrainConfig(**{**cfg, **kw}), tokenizer=tok)
+
+    t = trainer('auto')
+    s, fused = t.settings, t.optimizer.defaults.get('fused')
+    ok = s.precision == ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') and s.tf32 and s.pin_memory and fused
+    record('cuda_defaults', f'{s!r}, fused AdamW {fused}, TF32 matmul {torch.backends.cuda.matmul.allow_tf32}', bool(ok))
+    x, y = t.next_batches()[0]
+    record('batches_on_device', f'{x.device}, {y.device}', x.is_cuda and y.is_cuda)
 
     for precision in ('fp32', 'bf16', 'fp16'):
         t = trainer(precision)

@@ -10,6 +10,7 @@ draw a batch, forward, backward, clip, AdamW) and, as a same-machine reference, 
 Usage (from the repository root):
     python bench/train_speed.py                 # 10 warmup + 50 timed iterations, 3 repeats, both loops
     python bench/train_speed.py --iters 100 --repeats 5 --precision bf16
+    python bench/train_speed.py --only trainer --compile both   # eager vs torch.compile'd Trainer, interleaved
 The corpus is ../shared/data/tinyshakespeare.txt (relative to the repository root) or --data PATH.
 """
 import argparse, os, statistics, sys, time
@@ -32,12 +33,20 @@ def build(vocab_size, a):
 
 
 def time_trainer(ids, vocab_size, a):
+    return _time_trainer(ids, vocab_size, a, compile=False)
+
+
+def time_compiled(ids, vocab_size, a): return _time_trainer(ids, vocab_size, a, compile=True)
+
+
+def _time_trainer(ids, vocab_size, a, compile):
     cfg = TrainConfig(lr=1e-3, min_lr=1e-4, schedule='warmup_cosine', warmup_steps=100, max_steps=2000, batch_size=a.batch_size,
                       context_len=a.context_len, precision=a.precision, eval_interval=0, log_interval=a.warmup + a.iters,
-                      progress=False, live_plot=False, device='cpu', seed=1337)
+                      progress=False, live_plot=False, device='cpu', seed=1337, compile=compile)
     trainer = Trainer(build(vocab_size, a), ids, config=cfg)
+    t0 = time.perf_counter(); trainer.train(max_steps=1); first = time.perf_counter() - t0  # includes compilation
     trainer.train(max_steps=a.warmup)
-    return _timed(trainer.train_step, a.iters) + (trainer.evaluate(eval_steps=1)['train_loss'],)
+    return _timed(trainer.train_step, a.iters) + (trainer.evaluate(eval_steps=1)['train_loss'], first)
 
 
 def time_plain_loop(ids, vocab_size, a):
@@ -72,6 +81,8 @@ def main(argv=None):
     p.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: PyTorch default)')
     p.add_argument('--only', choices=('trainer', 'plain'), default=None, help='time only one of the two loops')
+    p.add_argument('--compile', choices=('no', 'yes', 'both'), default='no',
+                   help="time the Trainer with TrainConfig(compile=True) ('yes'), or both eager and compiled ('both')")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     text = Path(a.data).read_text(encoding='utf-8')
@@ -80,7 +91,9 @@ def main(argv=None):
     tokens_per_iter = a.batch_size * a.context_len
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, '
           f'{len(ids):,} tokens, vocab {tok.vocab_size}, batch {a.batch_size} x context {a.context_len}, {a.precision}')
-    loops = {'Trainer': time_trainer, 'plain loop': time_plain_loop}
+    loops = {'Trainer': time_trainer, 'Trainer compiled': time_compiled, 'plain loop': time_plain_loop}
+    if a.compile == 'no': loops.pop('Trainer compiled')
+    if a.compile == 'yes': loops.pop('Trainer')
     if a.only: loops = {k: v for k, v in loops.items() if k.lower().startswith(a.only)}
     runs = {name: [] for name in loops}
     for _ in range(a.repeats):  # interleaved, so both loops see the same machine load
@@ -89,9 +102,9 @@ def main(argv=None):
         ms, cpu_ms = [1000 * r[0] for r in rs], [1000 * r[1] for r in rs]
         per_iter = statistics.median(1000 * t for r in rs for t in r[2])  # robust to bursts of load from other processes
         best = min(ms)
-        print(f'{name:>10}: {per_iter:6.1f} ms/iter (median iteration) = {tokens_per_iter / per_iter * 1000:,.0f} tokens/s; '
+        print(f'{name:>16}: {per_iter:6.1f} ms/iter (median iteration) = {tokens_per_iter / per_iter * 1000:,.0f} tokens/s; '
               f'best run {best:.1f} ms/iter, median run {statistics.median(ms):.1f}; CPU {statistics.median(cpu_ms):.1f} ms/iter '
-              f'(loss {rs[-1][3]:.3f})')
+              f'(loss {rs[-1][3]:.3f})' + (f'; first step {statistics.median(r[4] for r in rs):.1f} s' if len(rs[0]) > 4 else ''))
     print(f'load average after: {os.getloadavg()[0]:.2f}')
     print(f'nanoGPT train.py reference on these machines: {NANOGPT_MS_PER_ITER[0]}-{NANOGPT_MS_PER_ITER[1]} ms/iter '
           f'({tokens_per_iter / NANOGPT_MS_PER_ITER[0] * 1000:,.0f} tokens/s at best)')

@@ -22,6 +22,7 @@ from .model import *
 from .tokenizer import *
 from .data import *
 from .training import *
+from .scale import *
 from .sampling import *
 from .checkpoint import *
 from .tracking import *

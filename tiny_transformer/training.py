@@ -1,4 +1,4 @@
-"""AdamW with decay groups, learning-rate schedules, gradient accumulation, mixed precision, exact resume and DDP — in one small `Trainer`.
+"""AdamW with decay groups, learning-rate schedules, a token-weighted loss, gradient accumulation, callbacks and evaluation in one small `Trainer`.
 
 Docs: https://tiny-transformer.github.io/tiny-transformer/training.html.md"""
 
@@ -6,34 +6,31 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/training.html.md"""
 
 # %% ../nbs/06c_training.ipynb #e7c2da31
 from __future__ import annotations
-import argparse, contextlib, inspect, json, math, os, random, sys, time, warnings
+import contextlib, inspect, math, numbers, os, sys, time, warnings
 from dataclasses import dataclass, fields
 import torch, torch.nn as nn, torch.nn.functional as F
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .env import get_device, set_seed, rng_state, set_rng_state
-from .model import IGNORE_INDEX, ModelConfig, TinyTransformer
-from .tokenizer import PAD_ID, CharTokenizer
-from .data import get_batch, load_corpus, pad_collate, train_val_split
+from .env import evaluating, get_device, set_seed
+from .model import IGNORE_INDEX
+from .tokenizer import PAD_ID
+from .data import get_batch
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'TrainConfig', 'lr_at', 'param_groups', 'make_optimizer', 'token_loss_sum', 'count_targets',
-           'check_precision', 'autocast_context', 'DistInfo', 'dist_info', 'init_distributed', 'Callback',
-           'in_notebook', 'LiveLossPlot', 'Trainer', 'train_cli']
+           'mask_pad', 'Callback', 'in_notebook', 'LiveLossPlot', 'DistInfo', 'Trainer', 'TrainingDiverged']
 
 # %% ../nbs/06c_training.ipynb #6dcc50b5
 SCHEDULES = ('constant', 'warmup_constant', 'warmup_cosine', 'linear')
-PRECISIONS = ('fp32', 'bf16', 'fp16')
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')  # 'auto': bf16/fp16 on CUDA, fp32 elsewhere (lesson 06d)
 
 # %% ../nbs/06c_training.ipynb #02ea3f12
 @dataclass(repr=False)
 class TrainConfig:
-    "Every setting of a training run; validated on creation (`ValueError`/`TypeError`)."
+    "Every setting of a training run; validated on creation."
     lr:float=1e-3 # peak learning rate
     min_lr:float=1e-4 # where the decaying schedules end
-    weight_decay:float=0.1 # AdamW decay of weights with >= 2 dims (biases and LayerNorm gains never decay)
+    weight_decay:float=0.1 # AdamW decay of weights with >= 2 dims (not biases, not LayerNorm gains)
     betas:tuple=(0.9, 0.99) # AdamW (beta1, beta2)
     schedule:str='warmup_cosine' # one of SCHEDULES
     warmup_steps:int=100 # linear warmup steps (every schedule except 'constant')
@@ -42,7 +39,10 @@ class TrainConfig:
     grad_accum_steps:int=1 # micro-batches per optimizer step
     batch_size:int=12 # windows per micro-batch per process
     context_len:int=64 # tokens per window; <= the model's max_len
-    precision:str='fp32' # 'fp32', 'bf16' (autocast) or 'fp16' (autocast + GradScaler; CUDA only)
+    pad_id:int|None=PAD_ID # targets equal to this id never count; None: every id counts
+    precision:str='auto' # one of PRECISIONS (lesson 06d)
+    compile:bool=False # torch.compile the model for training (lesson 06d)
+    tf32:bool=True # on CUDA, fp32 matmuls in TF32 (lesson 06d)
     eval_interval:int=250 # evaluate every this many steps; 0 = never
     eval_steps:int=20 # batches per evaluation
     checkpoint_interval:int=0 # call checkpoint_fn every this many steps; 0 = never
@@ -52,29 +52,56 @@ class TrainConfig:
     progress:bool=True # show a tqdm progress bar (rank 0 only)
     live_plot:bool|None=None # redraw a loss plot while training; None = only inside a notebook
 
-    def __post_init__(self): self.betas = tuple(self.betas); _validate(self)
+    def __post_init__(self):
+        if isinstance(self.betas, list): self.betas = tuple(self.betas)
+        _validate(self)
 
 # %% ../nbs/06c_training.ipynb #ce4b147b
 def _check(ok, msg, exc=ValueError):
     if not ok: raise exc(msg)
 
+# %% ../nbs/06c_training.ipynb #c19fc9f6
+_INT_MIN = dict(max_steps=1, warmup_steps=0, grad_accum_steps=1, batch_size=1, context_len=1, eval_interval=0,
+                eval_steps=1, checkpoint_interval=0, log_interval=1, seed=0)
+
+def _check_int(name:str, v, lo:int):
+    "Raise `TypeError` unless `v` is an int (not a bool), `ValueError` unless `v >= lo`."
+    _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an int, got {v!r}", TypeError)
+    _check(v >= lo, f"{name}={v} is out of range; expected an int >= {lo}")
+
+# %% ../nbs/06c_training.ipynb #0b870cd6
+def _check_real(name:str, v):
+    "Raise `TypeError` unless `v` is a real number (not a bool), `ValueError` unless it is finite."
+    ok = isinstance(v, numbers.Real) and not isinstance(v, bool)
+    _check(ok, f"{name} must be a number, got {v!r} ({type(v).__name__})", TypeError)
+    _check(math.isfinite(v), f"{name}={v} is not finite; expected a finite number")
+
+# %% ../nbs/06c_training.ipynb #e520c4ea
+def _check_betas(betas):
+    "Raise unless `betas` is a pair of finite numbers in [0, 1)."
+    is_pair = isinstance(betas, tuple) and len(betas) == 2
+    _check(is_pair, f"betas must be a pair (beta1, beta2), got {betas!r}", TypeError)
+    for b in betas: _check_real('betas', b)
+    _check(all(0 <= b < 1 for b in betas), f"betas={betas}; expected two numbers in [0, 1)")
+
 # %% ../nbs/06c_training.ipynb #f66bb8c0
 def _validate(c:TrainConfig):
     _check(c.schedule in SCHEDULES, f"unknown schedule {c.schedule!r}; expected one of {SCHEDULES}")
     _check(c.precision in PRECISIONS, f"unknown precision {c.precision!r}; expected one of {PRECISIONS}")
-    for name in ('warmup_steps', 'max_steps', 'grad_accum_steps', 'batch_size', 'context_len', 'eval_interval',
-                 'eval_steps', 'checkpoint_interval', 'log_interval', 'seed'):
-        v = getattr(c, name)
-        _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an int, got {v!r}", TypeError)
-        _check(v >= (1 if name in ('max_steps', 'grad_accum_steps', 'batch_size', 'context_len', 'eval_steps', 'log_interval') else 0),
-               f"{name}={v} is out of range; expected >= 1" if name != 'warmup_steps' else f"warmup_steps={v}; expected >= 0")
+    for name, lo in _INT_MIN.items(): _check_int(name, getattr(c, name), lo)
+    for name in ('lr', 'min_lr', 'weight_decay', 'grad_clip'): _check_real(name, getattr(c, name))
     _check(c.lr > 0, f"lr={c.lr}; expected > 0")
     _check(0 <= c.min_lr <= c.lr, f"min_lr={c.min_lr}; expected 0 <= min_lr <= lr ({c.lr})")
     _check(c.weight_decay >= 0, f"weight_decay={c.weight_decay}; expected >= 0")
-    _check(len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), f"betas={c.betas}; expected two numbers in [0, 1)")
-    _check(c.grad_clip is not None and c.grad_clip >= 0, f"grad_clip={c.grad_clip}; expected >= 0 (0 = no clipping)")
+    _check(c.grad_clip >= 0, f"grad_clip={c.grad_clip}; expected >= 0 (0 = no clipping)")
+    _check_betas(c.betas)
+    if c.pad_id is not None: _check_int('pad_id', c.pad_id, 0)
+    for name in ('compile', 'tf32', 'progress'):
+        v = getattr(c, name)
+        _check(isinstance(v, bool), f"{name} must be True or False, got {v!r}", TypeError)
     _check(c.schedule == 'constant' or c.warmup_steps <= c.max_steps,
-           f"warmup_steps={c.warmup_steps} exceeds max_steps={c.max_steps}; expected warmup_steps <= max_steps (or schedule='constant')")
+           f"warmup_steps={c.warmup_steps} exceeds max_steps={c.max_steps}; "
+           "expected warmup_steps <= max_steps (or schedule='constant')")
 
 # %% ../nbs/06c_training.ipynb #283d14e0
 @patch
@@ -86,9 +113,10 @@ def to_dict(self:TrainConfig)->dict:
 # %% ../nbs/06c_training.ipynb #191eca94
 @patch(cls_method=True)
 def from_dict(cls:TrainConfig, d:dict)->TrainConfig:
-    "Rebuild a config from `to_dict()` output. Raises `ValueError` naming unknown keys."
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown: raise ValueError(f"unknown TrainConfig keys {unknown}; expected a subset of {[f.name for f in fields(cls)]}")
+    "Rebuild a config from `to_dict()` output."
+    names = [f.name for f in fields(cls)]
+    if unknown := sorted(set(d) - set(names)):
+        raise ValueError(f"unknown TrainConfig keys {unknown}; expected a subset of {names}")
     return cls(**d)
 
 # %% ../nbs/06c_training.ipynb #3ed0ce6b
@@ -104,8 +132,9 @@ def lr_at(
     step:int, # optimizer step, counted from 0
     cfg:TrainConfig, # uses schedule, lr, min_lr, warmup_steps, max_steps
 )->float:
-    "The learning rate of optimizer step `step`. Raises `ValueError` for an unknown schedule."
-    if cfg.schedule not in SCHEDULES: raise ValueError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
+    "The learning rate of optimizer step `step`."
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
     if cfg.schedule == 'constant': return cfg.lr
     if step < cfg.warmup_steps: return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)
     if cfg.schedule == 'warmup_constant': return cfg.lr
@@ -118,74 +147,39 @@ def param_groups(
     model:nn.Module, # the model to optimise
     weight_decay:float, # decay for tensors with >= 2 dims
 )->list[dict]:
-    "AdamW parameter groups: tensors with >= 2 dims decay, the others (biases, norm gains) don't; shared tensors appear once."
+    "AdamW groups: tensors with >= 2 dims decay, the others don't; a shared tensor appears once."
     params = [p for p in model.parameters() if p.requires_grad]  # parameters() yields a tied tensor once
     return [dict(params=[p for p in params if p.dim() >= 2], weight_decay=weight_decay),
             dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0)]
 
 # %% ../nbs/06c_training.ipynb #b60a1267
 def make_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->torch.optim.AdamW:
-    "AdamW over `param_groups`, fused into one kernel per step where PyTorch supports it for `device_type`."
+    "AdamW over `param_groups`, fused into one kernel per step on CUDA and CPU."
     fused = device_type in ('cuda', 'cpu') and 'fused' in inspect.signature(torch.optim.AdamW).parameters
-    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, **({'fused': True} if fused else {}))
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
+                             **({'fused': True} if fused else {}))
 
 # %% ../nbs/06c_training.ipynb #fe3e45bd
 def token_loss_sum(
     logits:torch.Tensor, # (B, T, vocab)
     targets:torch.Tensor, # (B, T) long; IGNORE_INDEX where there is nothing to predict
 )->torch.Tensor:
-    "Sum (not mean) of the cross-entropy over target tokens that are not `IGNORE_INDEX`, computed in at least fp32."
+    "Sum (not mean) of the cross-entropy over targets that are not `IGNORE_INDEX`, in at least fp32."
     if logits.dtype in (torch.float16, torch.bfloat16): logits = logits.float()
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction='sum')
 
 # %% ../nbs/06c_training.ipynb #d9ab2c8c
 def count_targets(batches)->torch.Tensor:
-    "Number of target tokens that are not `IGNORE_INDEX` across a list of (x, y) micro-batches."
+    "Number of targets that are not `IGNORE_INDEX` across a list of (x, y) micro-batches."
     return sum((y != IGNORE_INDEX).sum() for _, y in batches)
 
-# %% ../nbs/06c_training.ipynb #5af91738
-_AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-def check_precision(precision:str, device:torch.device|str)->None:
-    "Raise `ValueError` when `precision` can't run on `device` (fp16 off CUDA; bf16 on a GPU without it)."
-    device = torch.device(device)
-    if precision not in PRECISIONS: raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
-    if precision == 'fp16' and device.type != 'cuda':
-        raise ValueError(f"precision 'fp16' needs CUDA (it trains with a GradScaler); device is {device.type!r}: use 'bf16' or 'fp32'")
-    if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"precision 'bf16' is not supported by this GPU ({torch.cuda.get_device_name(device)}); use 'fp16' or 'fp32'")
-
-# %% ../nbs/06c_training.ipynb #187f161d
-def autocast_context(precision:str, device:torch.device|str):
-    "The context for forward passes: nothing for fp32, `torch.autocast` for bf16/fp16. Raises `ValueError` like `check_precision`."
-    check_precision(precision, device)
-    if precision == 'fp32': return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=_AUTOCAST_DTYPES[precision])
-
-# %% ../nbs/06c_training.ipynb #4ac432eb
-@dataclass(frozen=True)
-class DistInfo:
-    "Where this process sits in a `torchrun` job (rank 0 of 1 when run alone)."
-    rank:int=0
-    local_rank:int=0
-    world_size:int=1
-    @property
-    def is_main(self)->bool: return self.rank == 0
-
-# %% ../nbs/06c_training.ipynb #bc49b265
-def dist_info()->DistInfo:
-    "Read `RANK`, `LOCAL_RANK`, `WORLD_SIZE` (set by `torchrun`); a single process if they are absent."
-    env = os.environ
-    return DistInfo(int(env.get('RANK', 0)), int(env.get('LOCAL_RANK', 0)), int(env.get('WORLD_SIZE', 1)))
-
-# %% ../nbs/06c_training.ipynb #4383cc7b
-def init_distributed(device_type:str='cpu')->DistInfo:
-    "Join the `torchrun` process group (nccl for CUDA, gloo otherwise) if there is more than one process."
-    info = dist_info()
-    if info.world_size > 1 and not dist.is_initialized():
-        if device_type == 'cuda': torch.cuda.set_device(info.local_rank)
-        dist.init_process_group(backend='nccl' if device_type == 'cuda' else 'gloo')
-    return info
+# %% ../nbs/06c_training.ipynb #69e95106
+def mask_pad(
+    targets:torch.Tensor, # (B, T) long
+    pad_id:int|None, # this id becomes IGNORE_INDEX; None = leave targets alone
+)->torch.Tensor:
+    "`targets` with every `pad_id` replaced by `IGNORE_INDEX`."
+    return targets if pad_id is None else targets.masked_fill(targets == pad_id, IGNORE_INDEX)
 
 # %% ../nbs/06c_training.ipynb #3dc7a7e5
 class Callback:
@@ -234,9 +228,19 @@ def redraw(self:LiveLossPlot, trainer):
             clear_output(wait=True)
             display(self.fig)
 
+# %% ../nbs/06c_training.ipynb #b268f0bd
+@dataclass(frozen=True)
+class DistInfo:
+    "Where this process sits in a `torchrun` job (rank 0 of 1 when run alone)."
+    rank:int=0
+    local_rank:int=0
+    world_size:int=1
+    @property
+    def is_main(self)->bool: return self.rank == 0
+
 # %% ../nbs/06c_training.ipynb #883bcb3c
 class Trainer:
-    "Train a language model: AdamW, LR schedule, clipping, accumulation, mixed precision, DDP, exact resume."
+    "Train a language model: AdamW, LR schedule, clipping, accumulation, evaluation, callbacks."
     def __init__(self,
                  model:nn.Module, # forward(idx) -> (logits (B, T, vocab), loss_or_None)
                  train_data, # 1-D LongTensor of token ids, or an iterable of (x, y) batches
@@ -247,74 +251,77 @@ class Trainer:
                  checkpoint_fn=None, # called as checkpoint_fn(trainer) every checkpoint_interval steps (rank 0)
                 ):
         cfg = TrainConfig() if config is None else config
-        if not isinstance(cfg, TrainConfig): raise TypeError(f"config must be a TrainConfig; got {type(cfg).__name__}")
+        if not isinstance(cfg, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig; got {type(cfg).__name__}")
         self.config, self.tokenizer, self.checkpoint_fn = cfg, tokenizer, checkpoint_fn
         self.device = self._pick_device()
-        check_precision(cfg.precision, self.device)
-        self.dist = init_distributed(self.device.type)
         self.model = model.to(self.device)
         self._check_context_len()
-        self.train_data, self.val_data = self._check_data(train_data, 'train_data'), self._check_data(val_data, 'val_data')
-        self._warn_unsharded_loader()
+        self.train_data = self._check_data(train_data, 'train_data')
+        self.val_data = self._check_data(val_data, 'val_data')
+        self._prepare()
         self._setup(callbacks)
+
+# %% ../nbs/06c_training.ipynb #08bf20c2
+@patch
+def _prepare(self:Trainer):
+    "One process, fp32, eager: the plain way to run (lesson 06d replaces it)."
+    if self.config.precision not in ('auto', 'fp32'):
+        raise ValueError(f"precision={self.config.precision!r} needs lesson 06d's Trainer; "
+                         "import tiny_transformer (or tiny_transformer.scale) first")
+    self.precision, self.dist, self.scaler, self.pin_memory = 'fp32', DistInfo(), None, False
+    self.ddp_model = self.model  # what the training step calls: lesson 06d may compile or wrap it
 
 # %% ../nbs/06c_training.ipynb #f0b42067
 @patch
 def _setup(self:Trainer, callbacks):
-    "Wrap the model for DDP, build the optimizer, zero the training state, seed every RNG, add the live plot."
+    "Build the optimizer, zero the training state, seed every RNG, add the live plot."
     cfg = self.config
-    self.ddp_model = (DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
-                      if self.dist.world_size > 1 else self.model)
     self.optimizer = make_optimizer(self.model, cfg, self.device.type)
-    self.scaler = torch.amp.GradScaler('cuda') if cfg.precision == 'fp16' else None
     self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
     self.history, self.eval_history, self._pending, self._loader_iter = [], [], [], None
     set_seed(cfg.seed + self.dist.rank)  # dropout differs between processes, as it should
-    self.data_generator = torch.Generator().manual_seed(cfg.seed)  # same on every rank: ranks slice one global draw
+    self.data_generator = torch.Generator().manual_seed(cfg.seed)  # same on every rank: ranks slice one draw
     live = cfg.live_plot if cfg.live_plot is not None else in_notebook()
-    self.callbacks = list(callbacks) + ([LiveLossPlot()] if live and not any(isinstance(c, LiveLossPlot) for c in callbacks) else [])
+    has_plot = any(isinstance(c, LiveLossPlot) for c in callbacks)
+    self.callbacks = list(callbacks) + ([LiveLossPlot()] if live and not has_plot else [])
 
 # %% ../nbs/06c_training.ipynb #52415304
 @patch
 def _pick_device(self:Trainer)->torch.device:
-    d = self.config.device
-    if d is None:
-        d = get_device().device
-        if d.type == 'cuda' and int(os.environ.get('WORLD_SIZE', 1)) > 1: d = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
-    d = torch.device(d)
-    return torch.device('cuda', torch.cuda.current_device()) if d.type == 'cuda' and d.index is None else d
+    "The configured device, or the best working one; under `torchrun` each process gets its own GPU."
+    d = torch.device(self.config.device if self.config.device is not None else get_device().device)
+    if d.type != 'cuda' or d.index is not None: return d
+    world, local_rank = int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
+    return torch.device('cuda', local_rank if world > 1 else torch.cuda.current_device())
 
 # %% ../nbs/06c_training.ipynb #9a8c7a67
 @patch
 def __repr__(self:Trainer):
     n_params = sum(p.numel() for p in self.model.parameters())
-    return (f"Trainer(step {self.step}/{self.config.max_steps}, {type(self.model).__name__} with {n_params:,} parameters, "
-            f"device {self.device}, world_size {self.dist.world_size}, {self.config!r})")
+    return (f"Trainer(step {self.step}/{self.config.max_steps}, {type(self.model).__name__} with {n_params:,} "
+            f"parameters, device {self.device}, world_size {self.dist.world_size}, {self.config!r})")
 
 # %% ../nbs/06c_training.ipynb #f7bc49c7
 @patch
 def _check_context_len(self:Trainer):
     max_len = getattr(getattr(self.model, 'config', None), 'max_len', None)
     if max_len is not None and self.config.context_len > max_len:
-        raise ValueError(f"context_len={self.config.context_len} exceeds the model's max_len={max_len}; lower context_len")
-
-# %% ../nbs/06c_training.ipynb #eb1fed10
-@patch
-def _warn_unsharded_loader(self:Trainer):
-    sampler = getattr(self.train_data, 'sampler', None)
-    if self.dist.world_size > 1 and not isinstance(self.train_data, torch.Tensor) and not hasattr(sampler, 'set_epoch'):
-        warnings.warn(f"train_data is a {type(self.train_data).__name__} without a DistributedSampler: all {self.dist.world_size} "
-                      "processes will train on the same batches; shard it (DistributedSampler) or pass a token tensor")
+        raise ValueError(f"context_len={self.config.context_len} exceeds the model's max_len={max_len}; "
+                         "lower context_len")
 
 # %% ../nbs/06c_training.ipynb #16fdf759
 @patch
 def _check_data(self:Trainer, data, name):
+    "`data` if it is a 1-D long tensor longer than a window or an iterable of batches."
     if data is None or not isinstance(data, torch.Tensor):
         if data is not None and not hasattr(data, '__iter__'):
-            raise TypeError(f"{name} is a {type(data).__name__}; expected a 1-D LongTensor of token ids or an iterable of (x, y) batches")
+            raise TypeError(f"{name} is a {type(data).__name__}; "
+                            "expected a 1-D LongTensor of token ids or an iterable of (x, y) batches")
         return data
     if data.ndim != 1 or data.dtype != torch.long:
-        raise ValueError(f"{name} has shape {tuple(data.shape)} and dtype {data.dtype}; expected a 1-D torch.long tensor of token ids")
+        raise ValueError(f"{name} has shape {tuple(data.shape)} and dtype {data.dtype}; "
+                         "expected a 1-D torch.long tensor of token ids")
     if len(data) <= self.config.context_len:
         raise ValueError(f"{name} has {len(data)} tokens; need more than context_len={self.config.context_len}")
     return data
@@ -326,18 +333,25 @@ def _window_batches(self:Trainer, data, generator, n_micro:int)->list[tuple]:
     B, W, r = self.config.batch_size, self.dist.world_size, self.dist.rank
     x, y = get_batch(data, B * n_micro * W, self.config.context_len, generator=generator)  # (W*n_micro*B, T)
     x, y = x[r * n_micro * B:(r + 1) * n_micro * B], y[r * n_micro * B:(r + 1) * n_micro * B]
-    x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+    x, y = self._to_device(x, y)
     return list(zip(x.split(B), y.split(B)))
+
+# %% ../nbs/06c_training.ipynb #99e11fed
+@patch
+def _to_device(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
+    "Copy a batch to the device: from pinned memory, without waiting, when `pin_memory` is on."
+    if self.pin_memory and not x.is_pinned(): x, y = x.pin_memory(), y.pin_memory()
+    return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 # %% ../nbs/06c_training.ipynb #1c1a104f
 @patch
 def _epoch_iter(self:Trainer, loader, seed:int):
-    "A fresh iterator over `loader` whose order depends only on `seed`, leaving the global RNG untouched."
+    "A fresh iterator over `loader` whose order depends only on `seed`; the global RNG is untouched."
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if getattr(loader, 'generator', None) is not None: loader.generator.manual_seed(seed)
-        for part in (getattr(loader, 'sampler', None), getattr(loader, 'dataset', None)):  # DistributedSampler, RandomWindowDataset
-            if hasattr(part, 'set_epoch'): part.set_epoch(self.epoch)
+        for part in (getattr(loader, 'sampler', None), getattr(loader, 'dataset', None)):
+            if hasattr(part, 'set_epoch'): part.set_epoch(self.epoch)  # DistributedSampler, RandomWindowDataset
         return iter(loader)
 
 # %% ../nbs/06c_training.ipynb #b86a200a
@@ -345,13 +359,14 @@ def _epoch_iter(self:Trainer, loader, seed:int):
 def next_batches(self:Trainer)->list[tuple]:
     "The (x, y) micro-batches of the next optimizer step; `[]` when a loader's epoch has ended."
     n_micro = self.config.grad_accum_steps
-    if isinstance(self.train_data, torch.Tensor): return self._window_batches(self.train_data, self.data_generator, n_micro)
+    if isinstance(self.train_data, torch.Tensor):
+        return self._window_batches(self.train_data, self.data_generator, n_micro)
     if self._loader_iter is None:
         self._loader_iter = self._epoch_iter(self.train_data, self.config.seed + self.epoch)
         for _ in range(self.batch_in_epoch): next(self._loader_iter)  # resume: skip what was already trained on
     batches = []
     for x, y in self._loader_iter:
-        batches.append((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)))
+        batches.append(self._to_device(x, y))
         self.batch_in_epoch += 1
         if len(batches) == n_micro: break
     return batches
@@ -360,29 +375,36 @@ def next_batches(self:Trainer)->list[tuple]:
 @patch
 def _end_epoch(self:Trainer): self.epoch, self.batch_in_epoch, self._loader_iter = self.epoch + 1, 0, None
 
+# %% ../nbs/06c_training.ipynb #e685de70
+@patch
+def _autocast(self:Trainer): return contextlib.nullcontext()  # 06d: torch.autocast in bf16/fp16
+@patch
+def _backward(self:Trainer, loss:torch.Tensor): loss.backward()  # 06d: through the GradScaler
+@patch
+def _unscale(self:Trainer): pass  # 06d: the GradScaler's unscale_
+@patch
+def _opt_step(self:Trainer): self.optimizer.step()  # 06d: through the GradScaler
+@patch
+def _no_sync(self:Trainer, last:bool): return contextlib.nullcontext()  # 06d: DDP's no_sync
+@patch
+def _all_reduce(self:Trainer, t:torch.Tensor)->torch.Tensor: return t  # 06d: sum over processes
+
 # %% ../nbs/06c_training.ipynb #0980f904
 @patch
 def forward_backward(self:Trainer, batches:list[tuple])->tuple[torch.Tensor, torch.Tensor]:
-    "Zero the gradients, then accumulate those of the token-averaged loss over `batches`; return (loss, n_targets) of the global batch."
+    "Accumulate the gradient of the token-averaged loss over `batches`; return (loss, n_targets)."
     self.optimizer.zero_grad(set_to_none=True)
-    W = self.dist.world_size
+    W, pad_id = self.dist.world_size, self.config.pad_id
+    batches = [(x, mask_pad(y, pad_id)) for x, y in batches]
     n = self._all_reduce(count_targets(batches)).clamp(min=1)  # real targets in the global batch
     total = None
     for i, (x, y) in enumerate(batches):
-        sync = W == 1 or i == len(batches) - 1
-        with (contextlib.nullcontext() if sync else self.ddp_model.no_sync()):
-            with autocast_context(self.config.precision, self.device): logits, _ = self.ddp_model(x)
+        with self._no_sync(last=i == len(batches) - 1):
+            with self._autocast(): logits, _ = self.ddp_model(x)
             s = token_loss_sum(logits, y)
-            loss = s * W / n  # DDP averages gradients over the W processes; this undoes it
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            self._backward(s * W / n)  # DDP averages gradients over the W processes; * W undoes it
         total = s.detach() if total is None else total + s.detach()
     return self._all_reduce(total) / n, n
-
-# %% ../nbs/06c_training.ipynb #66051e36
-@patch
-def _all_reduce(self:Trainer, t:torch.Tensor)->torch.Tensor:
-    if self.dist.world_size > 1: dist.all_reduce(t)
-    return t
 
 # %% ../nbs/06c_training.ipynb #884f6a6b
 @patch
@@ -390,13 +412,21 @@ def optimizer_step(self:Trainer)->tuple[float, torch.Tensor]:
     "Set the scheduled LR, clip the gradients, step AdamW; return (lr, gradient norm before clipping)."
     lr = lr_at(self.step, self.config)
     for g in self.optimizer.param_groups: g['lr'] = lr
-    if self.scaler: self.scaler.unscale_(self.optimizer)
+    self._unscale()
     params = [p for g in self.optimizer.param_groups for p in g['params'] if p.grad is not None]
     clip = self.config.grad_clip
     norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf, foreach=True)
-    if self.scaler: self.scaler.step(self.optimizer); self.scaler.update()
-    else: self.optimizer.step()
+    self._opt_step()
     return lr, norm.detach()
+
+# %% ../nbs/06c_training.ipynb #400a8970
+class TrainingDiverged(RuntimeError):
+    "The loss (or gradient norm) became inf or nan; raised at the flush that sees it."
+    def __init__(self, step:int, loss:float, grad_norm:float, lr:float):
+        self.step = step
+        super().__init__(f"training diverged at step {step}: loss={loss}, grad_norm={grad_norm} (lr {lr:.3g}); "
+                         "nothing after the last checkpoint was saved: resume from it with a lower lr, "
+                         "a longer warmup or a smaller grad_clip")
 
 # %% ../nbs/06c_training.ipynb #a9a94860
 @patch
@@ -407,12 +437,14 @@ def train_step(self:Trainer)->bool:
     loss, _ = self.forward_backward(batches)
     lr, norm = self.optimizer_step()
     self.step += 1
-    self._pending.append((self.step, loss.detach(), lr, norm, sum(x.numel() for x, _ in batches) * self.dist.world_size))
+    n_tokens = sum(x.numel() for x, _ in batches) * self.dist.world_size
+    self._pending.append((self.step, loss.detach(), lr, norm, n_tokens))
     cfg = self.config
     if self.step % cfg.log_interval == 0: self._flush()
     if cfg.eval_interval and self.step % cfg.eval_interval == 0: self.evaluate()
-    if cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0 and self.checkpoint_fn and self.dist.is_main:
-        self._flush(); self.checkpoint_fn(self)
+    due = cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0
+    if due and self.checkpoint_fn and self.dist.is_main:
+        self._flush(); self.checkpoint_fn(self)  # the flush raises TrainingDiverged before a bad save
     return True
 
 # %% ../nbs/06c_training.ipynb #5ec01102
@@ -420,21 +452,31 @@ def train_step(self:Trainer)->bool:
 def _flush(self:Trainer)->list[dict]:
     "Turn the queued step metrics into rows of floats (one host sync), update progress, call `on_log`."
     if not self._pending: return []
-    now = time.perf_counter()
-    losses = torch.stack([p[1] for p in self._pending]).tolist()
-    norms = torch.stack([p[3] for p in self._pending]).tolist()
-    tokens_per_s = sum(p[4] for p in self._pending) / max(now - getattr(self, '_t_window', now), 1e-9)
-    rows = [dict(step=p[0], loss=l, lr=p[2], grad_norm=g, tokens_per_s=tokens_per_s) for p, l, g in zip(self._pending, losses, norms)]
+    pending, self._pending, now = self._pending, [], time.perf_counter()
+    losses, norms = torch.stack([p[1] for p in pending]).tolist(), torch.stack([p[3] for p in pending]).tolist()
+    tokens_per_s = sum(p[4] for p in pending) / max(now - getattr(self, '_t_window', now), 1e-9)
+    rows = [dict(step=p[0], loss=l, lr=p[2], grad_norm=g, tokens_per_s=tokens_per_s)
+            for p, l, g in zip(pending, losses, norms)]
     self.history.extend(rows)
-    self._pending, self._t_window = [], time.perf_counter()
+    self._t_window = time.perf_counter()
+    if bad := next((r for r in rows if self._diverged(r)), None):
+        raise TrainingDiverged(bad['step'], bad['loss'], bad['grad_norm'], bad['lr'])
     if getattr(self, '_bar', None) is not None:
-        self._bar.update(len(rows)); self._bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", lr=f"{rows[-1]['lr']:.2e}")
+        self._bar.update(len(rows))
+        self._bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", lr=f"{rows[-1]['lr']:.2e}")
     self._callback('on_log', rows)
     return rows
+
+# %% ../nbs/06c_training.ipynb #442f4e94
+@patch
+def _diverged(self:Trainer, row:dict)->bool:
+    "A non-finite loss; or a non-finite gradient norm without a GradScaler (with one, it skips that step)."
+    return not math.isfinite(row['loss']) or (self.scaler is None and not math.isfinite(row['grad_norm']))
 
 # %% ../nbs/06c_training.ipynb #3adc29dd
 @patch
 def _callback(self:Trainer, event:str, *args):
+    "Call `event` on every callback that has it (rank 0 only)."
     if self.dist.is_main:
         for cb in self.callbacks:
             if hasattr(cb, event): getattr(cb, event)(self, *args)
@@ -442,6 +484,7 @@ def _callback(self:Trainer, event:str, *args):
 # %% ../nbs/06c_training.ipynb #bb005f4c
 @patch
 def _run(self:Trainer, n_steps:int|None, one_epoch:bool=False)->list[dict]:
+    "Run `n_steps` steps (None: until the loader ends); return the new metric rows."
     start = len(self.history) + len(self._pending)
     self.ddp_model.train()
     self._t_window = time.perf_counter()
@@ -456,16 +499,17 @@ def _run(self:Trainer, n_steps:int|None, one_epoch:bool=False)->list[dict]:
             self._end_epoch(); just_ended = True  # a loader ran out
             if one_epoch: break
     finally:
-        self._flush(); self._bar.close(); self._bar = None
+        self._flush(); self._bar.close(); self._bar = None  # a diverged flush has already emptied the queue
     self._callback('on_train_end')
     return self.history[start:]
 
 # %% ../nbs/06c_training.ipynb #102d8bb8
 @patch
 def train(self:Trainer, max_steps:int|None=None)->list[dict]:
-    "Train until `step == max_steps` (default `config.max_steps`); return the new metric rows. Raises `ValueError` for a negative max_steps."
+    "Train until `step == max_steps` (default `config.max_steps`); return the new metric rows."
     max_steps = self.config.max_steps if max_steps is None else max_steps
-    if not isinstance(max_steps, int) or max_steps < 0: raise ValueError(f"max_steps={max_steps!r}; expected an int >= 0")
+    if not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"max_steps={max_steps!r}; expected an int >= 0")
     return self._run(max(0, max_steps - self.step))
 
 # %% ../nbs/06c_training.ipynb #bfb12feb
@@ -474,7 +518,8 @@ def steps_per_epoch(self:Trainer)->int|None:
     "Optimizer steps in one pass over a token tensor (None for a loader: it ends when the loader does)."
     if not isinstance(self.train_data, torch.Tensor): return None
     c = self.config
-    return max(1, len(self.train_data) // (c.batch_size * c.grad_accum_steps * self.dist.world_size * c.context_len))
+    per_step = c.batch_size * c.grad_accum_steps * self.dist.world_size * c.context_len
+    return max(1, len(self.train_data) // per_step)
 
 # %% ../nbs/06c_training.ipynb #9a60d5a6
 @patch
@@ -486,108 +531,32 @@ def train_one_epoch(self:Trainer)->list[dict]:
 
 # %% ../nbs/06c_training.ipynb #5d6ccbe0
 @patch
-@torch.no_grad()
 def _eval_loss(self:Trainer, data, n_batches:int)->float:
+    "Mean loss per real target token over `n_batches` fixed batches of `data`."
     gen = torch.Generator().manual_seed(self.config.seed + 1)
     it = self._epoch_iter(data, self.config.seed + 1) if not isinstance(data, torch.Tensor) else None
-    total = torch.zeros((), dtype=torch.float64, device=self.device); n = torch.zeros((), dtype=torch.long, device=self.device)
+    total = torch.zeros((), dtype=torch.float64, device=self.device)
+    n = torch.zeros((), dtype=torch.long, device=self.device)
     for _ in range(n_batches):
         if it is None: batch = self._window_batches(data, gen, 1)
-        else:
-            batch = next(it, None)
-            if batch is None: break
-            batch = [tuple(t.to(self.device, non_blocking=True) for t in batch)]
+        elif (b := next(it, None)) is None: break
+        else: batch = [self._to_device(*b)]
         for x, y in batch:
-            with autocast_context(self.config.precision, self.device): logits, _ = self.model(x)
+            y = mask_pad(y, self.config.pad_id)
+            with self._autocast(): logits, _ = self.model(x)
             total += token_loss_sum(logits, y).double(); n += count_targets([(x, y)])
     return (self._all_reduce(total) / self._all_reduce(n).clamp(min=1)).item()
 
 # %% ../nbs/06c_training.ipynb #7a61b14e
 @patch
 def evaluate(self:Trainer, eval_steps:int|None=None)->dict:
-    "Mean loss per target token on fixed batches of the train (and val) data: `{'step', 'train_loss', 'val_loss'}`."
+    "Mean loss per target token on fixed batches of the train (and val) data."
     self._flush()
-    was_training = self.model.training
-    self.model.eval()
-    try:
-        n = eval_steps or self.config.eval_steps
+    n = eval_steps or self.config.eval_steps
+    with evaluating(self.model):
         out = dict(step=self.step, train_loss=self._eval_loss(self.train_data, n))
         if self.val_data is not None: out['val_loss'] = self._eval_loss(self.val_data, n)
-    finally: self.model.train(was_training)
     self.eval_history.append(out)
     self._callback('on_eval', out)
     self._t_window = time.perf_counter()  # evaluation time is not training time
     return out
-
-# %% ../nbs/06c_training.ipynb #0f4b76c4
-@patch
-def state_dict(self:Trainer)->dict:
-    "Everything needed to resume exactly, as tensors/numbers/strings/lists/dicts; the RNG states are the calling process's only."
-    self._flush()
-    model_cfg = getattr(self.model, 'config', None)
-    return dict(
-        model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-        scaler=self.scaler.state_dict() if self.scaler else None,
-        step=self.step, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch,
-        rng=rng_state(), data_generator=self.data_generator.get_state(),
-        history=list(self.history), eval_history=list(self.eval_history),
-        train_config=self.config.to_dict(), model_config=model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else None,
-        tokenizer=self.tokenizer.to_dict() if self.tokenizer is not None else None, world_size=self.dist.world_size)
-
-# %% ../nbs/06c_training.ipynb #058e605d
-_STATE_KEYS = ('model', 'optimizer', 'step', 'epoch', 'batch_in_epoch', 'rng', 'data_generator', 'history', 'eval_history')
-
-@patch
-def load_state_dict(self:Trainer, sd:dict)->None:
-    "Restore a `state_dict()` into this trainer (same model architecture). Raises `KeyError` naming missing entries."
-    if missing := [k for k in _STATE_KEYS if k not in sd]: raise KeyError(f"state dict lacks {missing}; was it made by Trainer.state_dict()?")
-    if sd.get('world_size', self.dist.world_size) != self.dist.world_size:
-        warnings.warn(f"resuming a state saved with world_size={sd['world_size']} on world_size={self.dist.world_size}: the global "
-                      "batch changes, so the run continues but not exactly; resume with the same number of processes for that")
-    self.model.load_state_dict(sd['model'])
-    self.optimizer.load_state_dict(sd['optimizer'])
-    if self.scaler is not None and sd.get('scaler'): self.scaler.load_state_dict(sd['scaler'])
-    self.step, self.epoch, self.batch_in_epoch = sd['step'], sd['epoch'], sd['batch_in_epoch']
-    self.history, self.eval_history = list(sd['history']), list(sd['eval_history'])
-    self.data_generator.set_state(sd['data_generator'])
-    set_rng_state(sd['rng'])
-    self._pending, self._loader_iter = [], None
-
-# %% ../nbs/06c_training.ipynb #9f266672
-def _cli_parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m tiny_transformer.training', description='Train a character-level tiny transformer.')
-    p.add_argument('--corpus', default=None, help="path or name for load_corpus (default: the embedded corpus)")
-    p.add_argument('--chars', type=int, default=None, help='use only the first N characters of the corpus')
-    p.add_argument('--steps', type=int, default=200); p.add_argument('--batch-size', type=int, default=12)
-    p.add_argument('--context-len', type=int, default=64); p.add_argument('--grad-accum', type=int, default=1)
-    p.add_argument('--lr', type=float, default=1e-3); p.add_argument('--schedule', default='warmup_cosine', choices=SCHEDULES)
-    p.add_argument('--warmup', type=int, default=20); p.add_argument('--precision', default='fp32', choices=PRECISIONS)
-    p.add_argument('--d-model', type=int, default=128); p.add_argument('--n-layers', type=int, default=4)
-    p.add_argument('--n-heads', type=int, default=4); p.add_argument('--dropout', type=float, default=0.0)
-    p.add_argument('--eval-interval', type=int, default=0); p.add_argument('--seed', type=int, default=1337)
-    p.add_argument('--device', default=None); p.add_argument('--out', default=None, help='write the history here as JSON')
-    p.add_argument('--no-progress', action='store_true')
-    return p
-
-# %% ../nbs/06c_training.ipynb #f778eb43
-def train_cli(argv:list[str]|None=None)->Trainer:
-    "Command-line training (`python -m tiny_transformer.training --help`); works under `torchrun`."
-    a = _cli_parser().parse_args(argv)
-    text = load_corpus(a.corpus)[:a.chars]
-    tok = CharTokenizer.from_text(text)
-    train_ids, val_ids = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long), val_fraction=0.1)
-    set_seed(a.seed)  # identical initial weights on every process
-    model = TinyTransformer(ModelConfig(vocab_size=tok.vocab_size, d_model=a.d_model, n_heads=a.n_heads, n_layers=a.n_layers,
-                                        max_len=a.context_len, dropout=a.dropout))
-    cfg = TrainConfig(lr=a.lr, min_lr=a.lr / 10, schedule=a.schedule, warmup_steps=min(a.warmup, a.steps), max_steps=a.steps, batch_size=a.batch_size,
-                      context_len=a.context_len, grad_accum_steps=a.grad_accum, precision=a.precision, eval_interval=a.eval_interval,
-                      seed=a.seed, device=a.device, progress=not a.no_progress, live_plot=False)
-    trainer = Trainer(model, train_ids, val_ids, cfg, tokenizer=tok)
-    trainer.train()
-    if a.out and trainer.dist.is_main:
-        with open(a.out, 'w') as f: json.dump(dict(history=trainer.history, eval_history=trainer.eval_history, world_size=trainer.dist.world_size), f)
-    if dist.is_initialized(): dist.destroy_process_group()
-    return trainer
-
-# %% ../nbs/06c_training.ipynb #fe92096d
-if __name__ == '__main__' and '__file__' in globals() and not in_notebook(): train_cli()  # `python -m`, never a notebook

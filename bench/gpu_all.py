@@ -1,0 +1,155 @@
+"""Everything a GPU session should check, in one script that runs in under 10 minutes on one GPU (issue 14).
+
+    python bench/gpu_all.py                       # on a machine with CUDA; writes bench/gpu_all.json
+    python bench/gpu_all.py --dry-run             # on a CPU: tiny sizes, a few steps, every stage exercised
+
+Stages (each prints PASS/FAIL/SKIP and a value; the JSON summary holds them all):
+1. `nbdev-test` of every lesson with TINY_TRANSFORMER_DEVICE=cuda (dry run: one small lesson, on the CPU);
+2. the CUDA checks already in bench/: gpu_check.py and train_cuda_check.py (skipped without CUDA);
+3. the `shakespeare` configuration (nanoGPT's shakespeare_char: 6 layers, 6 heads, d_model 384, context 256,
+   batch 64, dropout 0.2) trained with the Trainer's CUDA defaults until the validation loss reaches nanoGPT's
+   1.4697, with the wall time (nanoGPT's published figure: about 3 minutes on an A100);
+4. decoding tokens/s with and without the KV cache;
+5. the widgets' update time: their pure functions (`next_token_distribution`, `next_token_figure`,
+   `attention_figure`) timed on the device.
+Exit status 1 if any stage fails.
+"""
+import argparse, json, os, subprocess, sys, time
+from pathlib import Path
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+NANOGPT_VAL = 1.4697  # nanoGPT shakespeare_char, its README
+results, failures = {}, []
+
+
+def record(name, value, ok=True, skip=False):
+    "Print one line and keep the value for the summary."
+    results[name] = value
+    if not ok: failures.append(name)
+    print(f"{'SKIP' if skip else 'PASS' if ok else 'FAIL'} {name}: {value}", flush=True)
+
+
+def run(cmd, timeout, env=None):
+    "Run `cmd`; return (ok, seconds, last lines of its output)."
+    t = time.perf_counter()
+    try: p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired: return False, time.perf_counter() - t, f'timed out after {timeout} s'
+    tail = (p.stdout + p.stderr).strip().splitlines()[-3:]
+    return p.returncode == 0, time.perf_counter() - t, ' | '.join(tail)
+
+
+def stage_lessons(a, device):
+    nbs = sorted(str(p.relative_to(REPO)) for p in (REPO / 'nbs').glob('[0-9]*.ipynb'))
+    if a.dry_run: nbs = [n for n in nbs if 'files' in n][:1] or nbs[:1]
+    env = dict(TINY_TRANSFORMER_DEVICE=device.type, PYTHONPATH=str(REPO))
+    workers = ['--n-workers', '1'] if a.dry_run else []
+    ok, dt, tail = run(['nbdev-test', *workers, *(nbs if len(nbs) == 1 else ['--path', 'nbs'])], 300, env)
+    record('nbdev_test', f'{len(nbs)} notebook(s) on {device.type} in {dt:.0f} s: {tail}', ok)
+
+
+def stage_cuda_checks(a, device):
+    for script in ('gpu_check.py', 'train_cuda_check.py'):
+        if device.type != 'cuda':
+            record(script, 'needs CUDA', skip=True); continue
+        ok, dt, tail = run([sys.executable, f'bench/{script}'], 240, dict(PYTHONPATH=str(REPO)))
+        record(script, f'{dt:.0f} s: {tail}', ok)
+
+
+def shakespeare_ids(a):
+    "Token ids of tinyshakespeare (or the bundled corpus) and its tokenizer."
+    from tiny_transformer.data import load_corpus
+    from tiny_transformer.tokenizer import CharTokenizer
+    path = REPO.parent / 'shared' / 'data' / 'tinyshakespeare.txt'
+    text = load_corpus(str(path) if path.exists() and not a.dry_run else None)
+    tok = CharTokenizer.from_text(text)
+    return torch.tensor(tok.encode(text), dtype=torch.long), tok
+
+
+def stage_shakespeare(a, device):
+    import tiny_transformer as tt
+    ids, tok = shakespeare_ids(a)
+    n = int(0.9 * len(ids))
+    if a.dry_run: mcfg, steps, ctx, batch, every, evals = dict(d_model=32, n_heads=2, n_layers=2), 6, 32, 4, 3, 2
+    else: mcfg, steps, ctx, batch, every, evals = dict(d_model=384, n_heads=6, n_layers=6), 5000, 256, 64, 250, 200
+    torch.manual_seed(1337)
+    model = tt.TinyTransformer(tt.ModelConfig(vocab_size=tok.vocab_size, max_len=ctx, dropout=0.2, **mcfg))
+    cfg = tt.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=min(100, steps // 2), max_steps=steps, batch_size=batch,
+                         context_len=ctx, betas=(0.9, 0.99), eval_interval=every, eval_steps=evals, log_interval=every,
+                         device=str(device), progress=False, live_plot=False, compile=a.compile)
+
+    class StopAtTarget(tt.Callback):
+        def on_eval(self, trainer, metrics):
+            if metrics['val_loss'] <= NANOGPT_VAL: raise StopIteration
+    trainer = tt.Trainer(model, ids[:n], ids[n:], cfg, tokenizer=tok, callbacks=[StopAtTarget()])
+    t0 = time.perf_counter()
+    try: trainer.train()
+    except StopIteration: pass
+    wall = time.perf_counter() - t0
+    val = trainer.eval_history[-1]['val_loss']
+    reached = val <= NANOGPT_VAL
+    record('shakespeare', dict(val_loss=round(val, 4), step=trainer.step, wall_s=round(wall, 1), reached=reached,
+                               settings=repr(trainer.settings), target=NANOGPT_VAL), reached or a.dry_run)
+    return trainer.model.eval(), tok
+
+
+def stage_decoding(a, device, model):
+    import tiny_transformer as tt
+    n = 20 if a.dry_run else 500
+    prompt = [5, 6, 7]
+    for use_cache in (True, False):
+        tt.generate(model, prompt, 5, temperature=0, use_cache=use_cache)  # warm up
+        if device.type == 'cuda': torch.cuda.synchronize()
+        t = time.perf_counter(); out = tt.generate(model, prompt, n, temperature=0, use_cache=use_cache)
+        if device.type == 'cuda': torch.cuda.synchronize()
+        dt = time.perf_counter() - t
+        record(f'decode_{"cached" if use_cache else "uncached"}', f'{len(out) / dt:,.0f} tokens/s ({len(out)} tokens)')
+    a_ids = tt.generate(model, prompt, n, temperature=0, use_cache=True)
+    b_ids = tt.generate(model, prompt, n, temperature=0, use_cache=False)
+    record('decode_cached_equals_uncached', a_ids == b_ids, a_ids == b_ids)
+
+
+def stage_widgets(a, device, model, tok):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from tiny_transformer import widgets
+    prompt = 'ROMEO:\nBut soft, what light'
+    calls = dict(next_token_distribution=lambda: widgets.next_token_distribution(model, tok, prompt, 0.8, 20, 0.9),
+                 next_token_figure=lambda: widgets.next_token_figure(model, tok, prompt, 0.8, 20, 0.9),
+                 attention_figure=lambda: widgets.attention_figure(model, tok, prompt, layer=0))
+    for name, fn in calls.items():
+        out = fn(); times = []
+        for _ in range(2 if a.dry_run else 5):
+            t = time.perf_counter(); out = fn(); times.append(time.perf_counter() - t)
+            if hasattr(out, 'savefig'): plt.close(out)
+        record(f'widget_{name}', f'{1000 * min(times):.1f} ms (best of {len(times)})')
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--dry-run', action='store_true', help='tiny sizes and a few steps; runs on a CPU')
+    p.add_argument('--compile', action='store_true', help='train the shakespeare model with TrainConfig(compile=True)')
+    p.add_argument('--skip', nargs='*', default=[], choices=['lessons', 'cuda_checks'], help='stages to leave out')
+    p.add_argument('--out', default=None, help='write the JSON summary here (default bench/gpu_all.json; none in a dry run)')
+    a = p.parse_args(argv)
+    cuda = torch.cuda.is_available()
+    if not cuda and not a.dry_run: p.error('no CUDA device: run with --dry-run on a CPU')
+    device = torch.device('cuda' if cuda and not a.dry_run else 'cpu')
+    if a.dry_run: torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    record('device', f'{torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}, torch {torch.__version__}')
+    if 'lessons' not in a.skip: stage_lessons(a, device)
+    if 'cuda_checks' not in a.skip: stage_cuda_checks(a, device)
+    model, tok = stage_shakespeare(a, device)
+    stage_decoding(a, device, model)
+    stage_widgets(a, device, model, tok)
+    record('total_wall_s', round(time.perf_counter() - t0, 1))
+    summary = dict(results=results, failures=failures, dry_run=a.dry_run)
+    out = a.out or (None if a.dry_run else str(REPO / 'bench' / 'gpu_all.json'))
+    if out: Path(out).write_text(json.dumps(summary, indent=1, default=str))
+    print(json.dumps(summary, indent=1, default=str))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
