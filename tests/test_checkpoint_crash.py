@@ -7,7 +7,7 @@ import multiprocessing as mp, os, random, signal, sys, time
 import pytest, torch
 
 from tiny_transformer.checkpoint import CheckpointManager, load_checkpoint, read_checkpoint, save_checkpoint
-from tiny_transformer.data import TMP_SUFFIX
+from tiny_transformer.files import TMP_SUFFIX
 from tiny_transformer.model import ModelConfig, TinyTransformer
 
 pytestmark = pytest.mark.skipif(sys.platform == 'win32' or 'forkserver' not in mp.get_all_start_methods(),

@@ -1,3 +1,4 @@
+__version__ = "0.0.1"
 """Every public name of the course, importable from the top level: `import tiny_transformer as tt`.
 
 Docs: https://tiny-transformer.github.io/tiny-transformer/api.html.md"""
@@ -8,10 +9,11 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/api.html.md"""
 __all__ = []
 
 # %% ../nbs/10_api.ipynb #4d410e89
-__version__ = "0.1.0"
+from .files import __version__
 
 # %% ../nbs/10_api.ipynb #b99fe7cf
 from .env import *
+from .files import *
 from .attention import *
 from .multi_head import *
 from .block import *

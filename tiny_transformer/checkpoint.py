@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from .model import ModelConfig, TinyTransformer
 from .tokenizer import CharTokenizer
 from .training import TrainConfig
-from .data import TMP_SUFFIX, atomic_write, fsync_dir
+from .files import TMP_SUFFIX, atomic_write, fsync_dir, json_safe, package_version
 
 # %% auto #0
 __all__ = ['DISK_MARGIN_FRACTION', 'DISK_MARGIN_BYTES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'REQUIRED_KEYS',
@@ -117,22 +117,8 @@ REQUIRED_KEYS = ('format', 'format_version', 'meta', 'model', 'trainer_state', '
 REQUIRED_META = ('library_version', 'step', 'metrics', 'model_config', 'tokenizer', 'train_config', 'extra')
 _TENSOR_OVERHEAD_BYTES = 512  # zip header and alignment per tensor, generously
 
-def _library_version()->str:
-    import tiny_transformer
-    return tiny_transformer.__version__
 
 # %% ../nbs/08a_checkpoint.ipynb #0db18080
-def _json_safe(obj, where:str):
-    "`obj` with scalar tensors and NumPy numbers turned into Python numbers; `TypeError` naming `where` otherwise."
-    if obj is None or isinstance(obj, (bool, int, float, str)): return obj
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1: return obj.item()
-    if type(obj).__module__ == 'numpy' and hasattr(obj, 'item'): return _json_safe(obj.item(), where)
-    if isinstance(obj, (list, tuple)): return [_json_safe(o, f'{where}[{i}]') for i, o in enumerate(obj)]
-    if isinstance(obj, dict):
-        if bad := [k for k in obj if not isinstance(k, str)]: raise TypeError(f"{where} has non-str keys {bad[:5]!r}; JSON needs str keys")
-        return {k: _json_safe(v, f'{where}[{k!r}]') for k, v in obj.items()}
-    raise TypeError(f"{where} is a {type(obj).__name__}, which a checkpoint cannot store as JSON; use numbers, strings, lists and dicts")
-
 def _as_dict(cfg, what:str):
     "A config object as a JSON-safe dict: `to_dict()`, a dataclass or a dict; None stays None."
     if cfg is None: return None
@@ -140,7 +126,7 @@ def _as_dict(cfg, what:str):
     elif dataclasses.is_dataclass(cfg) and not isinstance(cfg, type): d = dataclasses.asdict(cfg)
     elif isinstance(cfg, dict): d = cfg
     else: raise TypeError(f"{what} is a {type(cfg).__name__}; expected an object with to_dict(), a dataclass or a dict")
-    return _json_safe(d, what)
+    return json_safe(d, what)
 
 # %% ../nbs/08a_checkpoint.ipynb #6bd14229
 def build_checkpoint(
@@ -156,9 +142,9 @@ def build_checkpoint(
     if not hasattr(model, 'config') or not hasattr(model.config, 'to_dict'):
         raise TypeError(f"model is a {type(model).__name__} without .config.to_dict(); a checkpoint must be able to rebuild it")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0: raise ValueError(f"step must be a non-negative int, got {step!r}")
-    meta = dict(library_version=_library_version(), step=step, metrics=_json_safe(metrics or {}, 'metrics'),
+    meta = dict(library_version=package_version(), step=step, metrics=json_safe(metrics or {}, 'metrics'),
                 model_config=_as_dict(model.config, 'model.config'), tokenizer=_as_dict(tokenizer, 'tokenizer'),
-                train_config=_as_dict(train_config, 'train_config'), extra=_json_safe(extra or {}, 'extra'))
+                train_config=_as_dict(train_config, 'train_config'), extra=json_safe(extra or {}, 'extra'))
     if isinstance(trainer_state, dict) and 'model' in trainer_state:  # the weights are stored once, under 'model'
         trainer_state = {k: v for k, v in trainer_state.items() if k != 'model'}
     content = dict(meta=json.dumps(meta, sort_keys=True), model=model.state_dict(), trainer_state=trainer_state)

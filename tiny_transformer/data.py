@@ -16,13 +16,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 from .tokenizer import PAD, PAD_ID, CharTokenizer
 from .model import IGNORE_INDEX
+from .files import atomic_write, sha256_file
 
 # %% auto #0
 __all__ = ['EMBEDDED_CORPUS', 'EMBEDDED_FILE', 'EMBEDDED_SHA256', 'TINYSHAKESPEARE_URL', 'TINYSHAKESPEARE_SHA256',
-           'DOWNLOAD_TIMEOUT_S', 'TMP_SUFFIX', 'DATA_ENV', 'CACHE_ENV', 'TINYSHAKESPEARE_NAMES', 'TINYSHAKESPEARE',
-           'CORPORA', 'read_text_file', 'sha256_file', 'fsync_dir', 'atomic_write', 'download', 'cache_dir',
-           'tinyshakespeare_path', 'load_corpus', 'train_val_split', 'get_batch', 'plot_batch', 'RandomWindowDataset',
-           'seed_worker', 'make_dataloader', 'pad_collate']
+           'DOWNLOAD_TIMEOUT_S', 'DATA_ENV', 'CACHE_ENV', 'TINYSHAKESPEARE_NAMES', 'TINYSHAKESPEARE', 'CORPORA',
+           'read_text_file', 'download', 'cache_dir', 'tinyshakespeare_path', 'load_corpus', 'train_val_split',
+           'get_batch', 'plot_batch', 'RandomWindowDataset', 'seed_worker', 'make_dataloader', 'pad_collate']
 
 # %% ../nbs/06b_data.ipynb #03f7a6b7
 EMBEDDED_CORPUS = 'shakespeare'  # the name of the corpus inside the package (the default)
@@ -57,50 +57,6 @@ TINYSHAKESPEARE_SHA256 = '86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca5
 DOWNLOAD_TIMEOUT_S = 30  # seconds without data before giving up
 _CHUNK = 1 << 16
 
-def sha256_file(path:str|os.PathLike)->str:
-    "Hex sha256 of a file's bytes."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while chunk := f.read(_CHUNK): h.update(chunk)
-    return h.hexdigest()
-
-# %% ../nbs/06b_data.ipynb #c1ab1a9a
-TMP_SUFFIX = '.tmp'
-_FILE_MODE = 0o644  # mkstemp creates files readable by the owner only; downloads and checkpoints are meant to be shared
-_FSYNC_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP)  # what fsync on a folder raises where it is not supported
-
-def fsync_dir(
-    folder:str|Path, # the folder whose entries (a rename, a new file) must reach the disk
-):
-    "fsync a folder so that a rename inside it is durable (a no-op on Windows, which cannot open folders). Raises `OSError`."
-    if os.name == 'nt': return
-    fd = os.open(folder, os.O_RDONLY)
-    try: os.fsync(fd)
-    except OSError as e:  # some file systems (network, FUSE) cannot fsync a folder at all: nothing more to do there
-        if e.errno not in _FSYNC_UNSUPPORTED: raise
-    finally: os.close(fd)
-
-# %% ../nbs/06b_data.ipynb #7ed03f6f
-def atomic_write(
-    path:str|Path, # the file to create or replace
-    write, # called as `write(f)` with a binary file object open for writing
-    fsync:bool=True, # fsync the file and its folder (turn off only for throw-away files)
-)->Path:
-    "Write `path` through a temporary file in the same folder and `os.replace`; on any error `path` is untouched. Raises what `write` raises."
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            if hasattr(os, 'fchmod'): os.fchmod(f.fileno(), _FILE_MODE)
-            write(f)
-            f.flush()
-            if fsync: os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # also KeyboardInterrupt: never leave our temporary file behind
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
-    if fsync: fsync_dir(path.parent)
-    return path
 
 # %% ../nbs/06b_data.ipynb #1e77b5a8
 def _fetch(url:str, f, timeout:float)->str:

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from .tokenizer import PAD_ID
+from .env import evaluating
 
 # %% auto #0
 __all__ = ['TOP_P_TOLERANCE', 'check_logits', 'greedy', 'check_temperature', 'apply_temperature', 'check_top_k', 'top_k_filter',
-           'check_top_p', 'top_p_filter', 'sample', 'check_suppress_ids', 'suppress_tokens', 'check_prompt',
-           'evaluating', 'left_pad', 'append_token', 'decode_steps', 'generate', 'generate_batch']
+           'check_top_p', 'top_p_filter', 'sample', 'check_suppress_ids', 'suppress_tokens', 'check_prompt', 'left_pad',
+           'append_token', 'decode_steps', 'generate', 'generate_batch']
 
 # %% ../nbs/07_sampling.ipynb #dc636315
 def check_logits(
@@ -176,17 +177,6 @@ def check_prompt(
     bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < vocab_size]
     if bad: raise ValueError(f"prompt ids must be ints in [0, {vocab_size}), got {bad[:5]}; was it encoded with this model's tokenizer?")
     return [int(i) for i in ids]
-
-# %% ../nbs/07_sampling.ipynb #04c9a390
-@contextmanager
-def evaluating(model:torch.nn.Module):
-    "Eval mode and no gradients inside the block; every submodule's training flag restored after."
-    training = [m for m in model.modules() if m.training]  # cheap when the model is already in eval mode
-    for m in training: m.training = False
-    try:
-        with torch.no_grad(): yield model
-    finally:
-        for m in training: m.training = True
 
 # %% ../nbs/07_sampling.ipynb #71fec7ce
 def left_pad(

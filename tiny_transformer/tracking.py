@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .env import env_report
+from .files import package_version
 
 # %% auto #0
 __all__ = ['PACKAGE_LOGGER', 'LOG_FORMAT', 'MetricsLogger', 'read_metrics', 'get_logger', 'run_info', 'wandb_available',
@@ -141,10 +142,6 @@ def get_logger(
     return logger
 
 # %% ../nbs/08b_tracking.ipynb #45bd6042
-def _library_version()->str:
-    import tiny_transformer
-    return tiny_transformer.__version__
-
 def run_info(
     **extra, # more JSON-safe facts to record (run name, config, ...)
 )->dict:
@@ -152,7 +149,7 @@ def run_info(
     try: env = env_report()
     except (RuntimeError, AssertionError, OSError) as e:  # what a broken CUDA/MPS install raises
         env = dict(device='unknown', device_reason=f'device detection failed: {type(e).__name__}: {e}', torch=torch.__version__)
-    info = dict(library_version=_library_version(), time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), argv=list(sys.argv), **env)
+    info = dict(library_version=package_version(), time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), argv=list(sys.argv), **env)
     return {**info, **{k: _to_json_value(v, k) for k, v in extra.items()}}
 
 # %% ../nbs/08b_tracking.ipynb #34c94fa6

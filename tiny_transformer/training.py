@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .env import get_device, set_seed
+from .env import get_device, set_seed, rng_state, set_rng_state
 from .model import IGNORE_INDEX, ModelConfig, TinyTransformer
 from .tokenizer import PAD_ID, CharTokenizer
 from .data import get_batch, load_corpus, pad_collate, train_val_split
@@ -21,7 +21,7 @@ from .data import get_batch, load_corpus, pad_collate, train_val_split
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'TrainConfig', 'lr_at', 'param_groups', 'make_optimizer', 'token_loss_sum', 'count_targets',
            'check_precision', 'autocast_context', 'DistInfo', 'dist_info', 'init_distributed', 'Callback',
-           'in_notebook', 'LiveLossPlot', 'Trainer', 'rng_state', 'set_rng_state', 'train_cli']
+           'in_notebook', 'LiveLossPlot', 'Trainer', 'train_cli']
 
 # %% ../nbs/06c_training.ipynb #6dcc50b5
 SCHEDULES = ('constant', 'warmup_constant', 'warmup_cosine', 'linear')
@@ -518,35 +518,6 @@ def evaluate(self:Trainer, eval_steps:int|None=None)->dict:
     self._callback('on_eval', out)
     self._t_window = time.perf_counter()  # evaluation time is not training time
     return out
-
-# %% ../nbs/06c_training.ipynb #7d99d9b9
-def rng_state()->dict:
-    "This process's global RNG states (PyTorch CPU and CUDA, Python, NumPy if installed) as plain tensors and lists."
-    state = dict(torch=torch.get_rng_state(), python=_listify(random.getstate()),
-                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
-    try:
-        import numpy as np
-        name, keys, pos, has_gauss, gauss = np.random.get_state()
-        state['numpy'] = dict(name=name, keys=torch.from_numpy(keys.astype('int64')), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss))
-    except ImportError: pass
-    return state
-
-# %% ../nbs/06c_training.ipynb #d1dab93d
-def set_rng_state(state:dict)->None:
-    "Restore the global RNGs saved by `rng_state()`."
-    torch.set_rng_state(state['torch'])
-    if state.get('cuda') and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
-    random.setstate(_tuplify(state['python']))
-    if 'numpy' in state:
-        import numpy as np
-        s = state['numpy']
-        np.random.set_state((s['name'], s['keys'].numpy().astype('uint32'), s['pos'], s['has_gauss'], s['gauss']))
-
-# %% ../nbs/06c_training.ipynb #f5df939b
-def _listify(x): return [_listify(v) for v in x] if isinstance(x, (tuple, list)) else x
-
-# %% ../nbs/06c_training.ipynb #7978bb99
-def _tuplify(x): return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
 
 # %% ../nbs/06c_training.ipynb #0f4b76c4
 @patch
