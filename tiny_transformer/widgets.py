@@ -27,7 +27,7 @@ __all__ = ['GLYPHS', 'VIRIDIS', 'KEPT_COLOUR', 'FILTERED_COLOUR', 'CHOSEN_COLOUR
            'attention_explorer', 'next_token_distribution', 'next_token_picture', 'sampling_explorer', 'GenerationStep',
            'Generation', 'generation_picture', 'generation_explorer']
 
-# %% ../nbs/09b_widgets.ipynb #5b133979
+# %% ../nbs/09b_widgets.ipynb #c221d145
 GLYPHS = {' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '↵'}  # visible stand-ins for characters that draw nothing
 
 def char_label(s:str)->str:
@@ -38,7 +38,7 @@ def token_labels(tokenizer:CharTokenizer)->list[str]:
     "A visible label for every token id; special tokens keep their names (e.g. '<bos>')."
     return [char_label(tokenizer.decode([i], skip_special=False)) for i in range(tokenizer.vocab_size)]
 
-# %% ../nbs/09b_widgets.ipynb #29bf568e
+# %% ../nbs/09b_widgets.ipynb #14b8288a
 def _model_device(model:torch.nn.Module)->torch.device: return next(model.parameters()).device
 
 def forward_with_attention(
@@ -61,7 +61,7 @@ def forward_with_attention(
                            "the attention module must return (output, weights) when called with need_weights=True")
     return logits, weights
 
-# %% ../nbs/09b_widgets.ipynb #34c1d47f
+# %% ../nbs/09b_widgets.ipynb #b573775b
 @dataclass
 class TextPass:
     "One forward pass over a text: its ids, visible labels, the next-token logits and every layer's attention."
@@ -97,7 +97,7 @@ class PassCache:
         return self.passes[text]
     def __repr__(self): return f"PassCache({len(self.passes)} texts, {self.runs} runs)"
 
-# %% ../nbs/09b_widgets.ipynb #be7e6f4e
+# %% ../nbs/09b_widgets.ipynb #b112d0de
 VIRIDIS = (colormaps['viridis'](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)  # (256, 3) colour lookup table
 KEPT_COLOUR, FILTERED_COLOUR, CHOSEN_COLOUR, ATTENTION_COLOUR = '#1c64c8', '#d0d0d0', '#e8590c', '#2a9d8f'
 MAX_SIDE_PX = 540  # a heatmap is at most this many pixels square: it fits a laptop screen below the controls
@@ -134,7 +134,7 @@ def cell_size(n:int, side:int=MAX_SIDE_PX)->int:
     "Pixels per character for `n` characters in at most `side` pixels."
     return int(max(1, min(MAX_CELL_PX, side // max(n, 1))))
 
-# %% ../nbs/09b_widgets.ipynb #397e3158
+# %% ../nbs/09b_widgets.ipynb #c06e8d98
 def heatmap_group(
     w:np.ndarray, # (L, S) weights
     labels:list[str], # one label per position (keys along x, queries along y; L == S)
@@ -187,7 +187,7 @@ def legend_group(items:list[tuple[str, str]], x0:int, y:int)->str:
         parts.append(_text(x + 17, y, name, 12)); x += 30 + 8 * len(name)
     return ''.join(parts)
 
-# %% ../nbs/09b_widgets.ipynb #5e1b025a
+# %% ../nbs/09b_widgets.ipynb #c1f1aceb
 def attention_picture(
     tp:TextPass, # a forward pass (from `run_text` or a `PassCache`)
     layer:int=0, # which layer, 0-based
@@ -202,18 +202,18 @@ def attention_picture(
     if not 0 <= query < T: raise ValueError(f"query={query} is out of range; expected 0..{T - 1} (one per character)")
     heads = list(range(n_heads)) if head is None else [head]
     side = MAX_SIDE_PX if head is not None else max(MAX_SIDE_PX // len(heads), 120)
-    cell, x0, top = cell_size(T, side), 36, 30
-    gap = cell * T + 46
+    cell, x0, top = cell_size(T, side), 36, 30 if head is not None else 46
+    gap, font = cell * T + 46, min(cell, 15)
     title = f"layer {layer}, " + ("all heads" if head is None else f"head {head}") + f": what {tp.labels[query]!r} (position {query}) reads"
     parts = [_text(8, 18, title, 14, weight='bold')]
     for n, h in enumerate(heads):
-        if head is None: parts.append(_text(x0 + n * gap, top - 2, f'head {h}', 12))
+        if head is None: parts.append(_text(x0 + n * gap, top - 6, f'head {h}', 12))
         parts.append(heatmap_group(tp.weights[layer, h], tp.labels, cell, x0 + n * gap, top + 6, row=query))
     row = tp.weights[layer, heads, query].mean(0)  # (T,): one head's row, or the mean over heads
-    y_bars = top + 6 + cell * T + 34
+    y_bars = top + 6 + cell * T + font + 40
     parts.append(_text(8, y_bars - 8, f"row {query} ({tp.labels[query]!r})" + (" averaged over heads" if head is None else ""), 12))
-    parts.append(bars_group(row, tp.labels, [ATTENTION_COLOUR] * T, cell, x0, y_bars, height=90, vmax=1.0, font=min(cell, 15)))
-    width, height = x0 + len(heads) * gap, y_bars + 90 + min(cell, 15) + 12
+    parts.append(bars_group(row, tp.labels, [ATTENTION_COLOUR] * T, cell, x0, y_bars, height=90, font=font))
+    width, height = x0 + len(heads) * gap, y_bars + 90 + font + 12
     return Picture(_svg(parts, width, height, title), title, dict(layer=layer, head=head, query=query, chars=T, row=row, size=(width, height)))
 
 # %% ../nbs/09b_widgets.ipynb #cb65e613
@@ -281,7 +281,7 @@ def next_token_distribution(
     if top_p is not None: filtered = top_p_filter(filtered, top_p)
     return scaled.softmax(-1)[0].cpu(), torch.isfinite(filtered)[0].cpu()
 
-# %% ../nbs/09b_widgets.ipynb #a2880e2d
+# %% ../nbs/09b_widgets.ipynb #e5426848
 SHOWN_BARS = 30  # bars in a distribution chart: the most likely characters
 
 def next_token_picture(
@@ -337,7 +337,7 @@ def sampling_explorer(
     redraw()
     return ui
 
-# %% ../nbs/09b_widgets.ipynb #65a3b073
+# %% ../nbs/09b_widgets.ipynb #425a3471
 SPECIAL_IDS = tuple(range(N_SPECIAL))  # <pad>, <unk>, <bos>, <eos>: never drawn by the generation explorer
 
 @dataclass
@@ -380,7 +380,7 @@ class Generation:
     def generated(self)->str: return self.tokenizer.decode(self.new_ids, skip_special=False)
     def __repr__(self): return f"Generation({len(self.steps)} steps: {self.prompt[-20:]!r} + {self.generated[-40:]!r})"
 
-# %% ../nbs/09b_widgets.ipynb #1cb776bc
+# %% ../nbs/09b_widgets.ipynb #23712ad4
 def _advance(gen:Generation)->tuple[torch.Tensor, np.ndarray, int]:
     "Run the positions the cache hasn't seen: the newest one, or the whole window at the start or after a slide."
     if gen.cache is None: gen.cache, feed = gen.model.new_cache(), gen.context
@@ -401,7 +401,7 @@ def step(self:Generation)->GenerationStep:
     if append_token(self.context, token, self.model.config.max_len): self.cache = None  # the window slid: positions moved, re-encode
     return s
 
-# %% ../nbs/09b_widgets.ipynb #52dbb668
+# %% ../nbs/09b_widgets.ipynb #0cb341d1
 MAX_BARS = 64  # the attention bars of a generation step: the last this many context characters
 
 def _text_panel(prompt:str, generated:str, k:int)->str:
@@ -439,14 +439,14 @@ def generation_picture(
     att_title = f"layer {layer}, head {head}: where the new position ({s.context[-1]!r}) looked" + (f" (last {shown} of {S})" if shown < S else '')
     att = _svg([_text(8, 18, att_title, 14, weight='bold'),
                 bars_group(s.weights[layer, head, -shown:], s.context[-shown:], [ATTENTION_COLOUR] * shown, bar, x0, 34, height=90,
-                           vmax=1.0, marks=(shown - 1,), font=min(bar, 15))],
+                           marks=(shown - 1,), font=min(bar, 15))],
                max(x0 + shown * bar + 10, 360), 34 + 90 + min(bar, 15) + 12, att_title)
     title = f"step {k} of {n}: {s.char!r}"
     html_ = f'<div data-step="{k}" data-title="{_esc(title)}">' + _text_panel(gen.prompt, gen.generated, k) + dist.html + '<br>' + att + '</div>'
     return Picture(html_, title, dict(step=k, steps=n, chosen=s.char, kept=dist.info['kept'], layer=layer, head=head,
                                       attention=s.weights[layer, head], text=gen.prompt + gen.generated[:k]))
 
-# %% ../nbs/09b_widgets.ipynb #4dcd12fd
+# %% ../nbs/09b_widgets.ipynb #ae101055
 def generation_explorer(
     model:TinyTransformer, # a trained model
     tokenizer:CharTokenizer, # its tokenizer
@@ -480,14 +480,14 @@ def generation_explorer(
         try: ui.gen = Generation(model, tokenizer, box.value, *settings(), seed=seed_box.value)
         except ValueError as e: status.value, picture.value = str(e), ''; return
         state['busy'] = True
-        try: shown.max, shown.value = 0, 0
+        try: shown.min, shown.max, shown.value = 0, 0, 0
         finally: state['busy'] = False
         redraw()
     def take(n):
         for _ in range(n):
             ui.gen.step()
             state['busy'] = True
-            try: shown.max = len(ui.gen.steps); shown.value = len(ui.gen.steps)
+            try: shown.max = len(ui.gen.steps); shown.min = 1; shown.value = len(ui.gen.steps)
             finally: state['busy'] = False
             redraw()
     def resample(_=None):
