@@ -6,14 +6,13 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/widgets.html.md"""
 
 # %% ../nbs/09b_widgets.ipynb #8f528a8d
 from __future__ import annotations
-import base64, html, io
+import base64, html, struct, zlib
 from dataclasses import dataclass, field
 import numpy as np
 import ipywidgets as widgets
 import torch
 from fastcore.basics import patch
 from matplotlib import colormaps
-from PIL import Image as PILImage
 from .model import TinyTransformer
 from .tokenizer import CharTokenizer, N_SPECIAL
 from .sampling import (apply_temperature, top_k_filter, top_p_filter, suppress_tokens, sample, greedy,
@@ -27,7 +26,7 @@ __all__ = ['GLYPHS', 'VIRIDIS', 'KEPT_COLOUR', 'FILTERED_COLOUR', 'CHOSEN_COLOUR
            'attention_explorer', 'next_token_distribution', 'next_token_picture', 'sampling_explorer', 'GenerationStep',
            'Generation', 'generation_picture', 'generation_explorer']
 
-# %% ../nbs/09b_widgets.ipynb #c221d145
+# %% ../nbs/09b_widgets.ipynb #3136ffef
 GLYPHS = {' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '↵'}  # visible stand-ins for characters that draw nothing
 
 def char_label(s:str)->str:
@@ -38,7 +37,7 @@ def token_labels(tokenizer:CharTokenizer)->list[str]:
     "A visible label for every token id; special tokens keep their names (e.g. '<bos>')."
     return [char_label(tokenizer.decode([i], skip_special=False)) for i in range(tokenizer.vocab_size)]
 
-# %% ../nbs/09b_widgets.ipynb #14b8288a
+# %% ../nbs/09b_widgets.ipynb #7e0b6f71
 def _model_device(model:torch.nn.Module)->torch.device: return next(model.parameters()).device
 
 def forward_with_attention(
@@ -61,7 +60,7 @@ def forward_with_attention(
                            "the attention module must return (output, weights) when called with need_weights=True")
     return logits, weights
 
-# %% ../nbs/09b_widgets.ipynb #b573775b
+# %% ../nbs/09b_widgets.ipynb #fb29d94e
 @dataclass
 class TextPass:
     "One forward pass over a text: its ids, visible labels, the next-token logits and every layer's attention."
@@ -97,7 +96,7 @@ class PassCache:
         return self.passes[text]
     def __repr__(self): return f"PassCache({len(self.passes)} texts, {self.runs} runs)"
 
-# %% ../nbs/09b_widgets.ipynb #b112d0de
+# %% ../nbs/09b_widgets.ipynb #f81aba2a
 VIRIDIS = (colormaps['viridis'](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)  # (256, 3) colour lookup table
 KEPT_COLOUR, FILTERED_COLOUR, CHOSEN_COLOUR, ATTENTION_COLOUR = '#1c64c8', '#d0d0d0', '#e8590c', '#2a9d8f'
 MAX_SIDE_PX = 540  # a heatmap is at most this many pixels square: it fits a laptop screen below the controls
@@ -124,17 +123,26 @@ def _svg(parts:list[str], width:int, height:int, title:str)->str:
             f'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" data-title="{_esc(title)}" role="img" aria-label="{_esc(title)}">'
             + ''.join(parts) + '</svg>')
 
-def png_data_uri(rgb:np.ndarray)->str:
-    "An (H, W, 3) uint8 image as a base64 PNG data URI (fast compression: the blocks compress well anyway)."
-    buf = io.BytesIO()
-    PILImage.fromarray(rgb).save(buf, format='png', compress_level=1)
-    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
+def _chunk(tag:bytes, data:bytes)->bytes: return struct.pack('>I', len(data)) + tag + data + struct.pack('>I', zlib.crc32(tag + data))
+
+def png_data_uri(
+    rgb:np.ndarray, # (H, W, 3) uint8 image
+    scale:int=1, # each pixel becomes a scale × scale block
+)->str:
+    "The image as a base64 PNG data URI, each pixel a `scale`-pixel square; the repeated rows are stored as PNG 'Up' rows (all zeros), so big blocks cost almost nothing."
+    H, W, _ = rgb.shape
+    rows = np.zeros((H, scale, 1 + 3 * W * scale), np.uint8)  # each PNG row: a filter byte, then R G B per pixel
+    rows[:, 0, 1:] = rgb.repeat(scale, 1).reshape(H, -1)  # the first row of each block, filter 0 (none)
+    rows[:, 1:, 0] = 2  # the others: filter 2 ('Up'), the difference to the row above: zeros
+    png = (b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', struct.pack('>IIBBBBB', W * scale, H * scale, 8, 2, 0, 0, 0))
+           + _chunk(b'IDAT', zlib.compress(rows.tobytes(), 1)) + _chunk(b'IEND', b''))
+    return 'data:image/png;base64,' + base64.b64encode(png).decode()
 
 def cell_size(n:int, side:int=MAX_SIDE_PX)->int:
     "Pixels per character for `n` characters in at most `side` pixels."
     return int(max(1, min(MAX_CELL_PX, side // max(n, 1))))
 
-# %% ../nbs/09b_widgets.ipynb #c06e8d98
+# %% ../nbs/09b_widgets.ipynb #86c5a907
 def heatmap_group(
     w:np.ndarray, # (L, S) weights
     labels:list[str], # one label per position (keys along x, queries along y; L == S)
@@ -145,9 +153,9 @@ def heatmap_group(
 )->str:
     "SVG of a heatmap with character labels: the PNG is exactly `cell` pixels per weight, so nothing is scaled."
     L, S = w.shape
-    rgb = VIRIDIS[np.clip(w / max(vmax, 1e-9) * 255, 0, 255).astype(np.uint8)].repeat(cell, 0).repeat(cell, 1)  # (L*cell, S*cell, 3)
+    rgb = VIRIDIS[np.clip(w / max(vmax, 1e-9) * 255, 0, 255).astype(np.uint8)]  # (L, S, 3)
     font = min(cell, 15)
-    parts = [f'<image x="{x0}" y="{y0}" width="{S * cell}" height="{L * cell}" href="{png_data_uri(rgb)}" style="image-rendering:pixelated"/>']
+    parts = [f'<image x="{x0}" y="{y0}" width="{S * cell}" height="{L * cell}" href="{png_data_uri(rgb, cell)}" style="image-rendering:pixelated"/>']
     parts += [_text(x0 + (j + 0.5) * cell, y0 + L * cell + font + 2, l, font, 'middle') for j, l in enumerate(labels[:S])]
     parts += [_text(x0 - 4, y0 + (i + 0.5) * cell + font * 0.35, l, font, 'end') for i, l in enumerate(labels[:L])]
     if row is not None:
@@ -187,7 +195,7 @@ def legend_group(items:list[tuple[str, str]], x0:int, y:int)->str:
         parts.append(_text(x + 17, y, name, 12)); x += 30 + 8 * len(name)
     return ''.join(parts)
 
-# %% ../nbs/09b_widgets.ipynb #c1f1aceb
+# %% ../nbs/09b_widgets.ipynb #59aaf4e1
 def attention_picture(
     tp:TextPass, # a forward pass (from `run_text` or a `PassCache`)
     layer:int=0, # which layer, 0-based
@@ -281,7 +289,7 @@ def next_token_distribution(
     if top_p is not None: filtered = top_p_filter(filtered, top_p)
     return scaled.softmax(-1)[0].cpu(), torch.isfinite(filtered)[0].cpu()
 
-# %% ../nbs/09b_widgets.ipynb #e5426848
+# %% ../nbs/09b_widgets.ipynb #49f62b33
 SHOWN_BARS = 30  # bars in a distribution chart: the most likely characters
 
 def next_token_picture(
@@ -337,7 +345,7 @@ def sampling_explorer(
     redraw()
     return ui
 
-# %% ../nbs/09b_widgets.ipynb #425a3471
+# %% ../nbs/09b_widgets.ipynb #4e12e257
 SPECIAL_IDS = tuple(range(N_SPECIAL))  # <pad>, <unk>, <bos>, <eos>: never drawn by the generation explorer
 
 @dataclass
@@ -380,7 +388,7 @@ class Generation:
     def generated(self)->str: return self.tokenizer.decode(self.new_ids, skip_special=False)
     def __repr__(self): return f"Generation({len(self.steps)} steps: {self.prompt[-20:]!r} + {self.generated[-40:]!r})"
 
-# %% ../nbs/09b_widgets.ipynb #23712ad4
+# %% ../nbs/09b_widgets.ipynb #acfe7e70
 def _advance(gen:Generation)->tuple[torch.Tensor, np.ndarray, int]:
     "Run the positions the cache hasn't seen: the newest one, or the whole window at the start or after a slide."
     if gen.cache is None: gen.cache, feed = gen.model.new_cache(), gen.context
@@ -401,7 +409,7 @@ def step(self:Generation)->GenerationStep:
     if append_token(self.context, token, self.model.config.max_len): self.cache = None  # the window slid: positions moved, re-encode
     return s
 
-# %% ../nbs/09b_widgets.ipynb #0cb341d1
+# %% ../nbs/09b_widgets.ipynb #d8b54e52
 MAX_BARS = 64  # the attention bars of a generation step: the last this many context characters
 
 def _text_panel(prompt:str, generated:str, k:int)->str:
@@ -446,7 +454,7 @@ def generation_picture(
     return Picture(html_, title, dict(step=k, steps=n, chosen=s.char, kept=dist.info['kept'], layer=layer, head=head,
                                       attention=s.weights[layer, head], text=gen.prompt + gen.generated[:k]))
 
-# %% ../nbs/09b_widgets.ipynb #ae101055
+# %% ../nbs/09b_widgets.ipynb #14f8cbaf
 def generation_explorer(
     model:TinyTransformer, # a trained model
     tokenizer:CharTokenizer, # its tokenizer
