@@ -3,7 +3,8 @@
 Starts JupyterLab on 127.0.0.1 (as tests/test_browser_widgets.py does), runs a notebook showing the three explorers on
 a lesson-sized model, then presses keys on each control. A `keydown` listener stamps the press; a MutationObserver on
 the explorer's picture stamps the first animation frame after the picture changed. Controls that change the input
-(a new text or prompt, the "next character" button) run the model; the others (layer, head, query, temperature,
+(a new text or prompt, the "next character" button) run the model; a new text or a new step moves the query
+and the step shown to the last character, so those two sliders are pressed leftwards in every round; the others (layer, head, query, temperature,
 top-k, top-p, show step) must only redraw.
 
     python bench/widget_latency.py --repeats 15
@@ -21,8 +22,15 @@ import tiny_transformer as tt
 tt.set_seed(0)
 tok = tt.CharTokenizer.from_text(tt.load_corpus()[:200_000])
 model = tt.TinyTransformer(tt.ModelConfig(vocab_size=tok.vocab_size, d_model=64, n_heads=4, n_layers=2, max_len=64))"""
+# The floor: a slider whose observer only writes its value into an HTML widget (JupyterLab's round trip, no drawing).
+BASELINE = """\
+import ipywidgets as widgets
+_s, _h = widgets.IntSlider(description='value'), widgets.HTML('0')
+_h.add_class('tt-picture'); _s.observe(lambda c: setattr(_h, 'value', f'<b>{c["new"]}</b>'), names='value')
+_b = widgets.VBox([_s, _h]); _b.add_class('tt-baseline-explorer'); _b"""
 CELLS = (SETUP, "tt.attention_explorer(model, tok, 'ROMEO: But soft, what light')",
-         "tt.sampling_explorer(model, tok, 'JULIET: O Romeo, Romeo')", "tt.generation_explorer(model, tok, 'ROMEO:', seed=0)")
+         "tt.sampling_explorer(model, tok, 'JULIET: O Romeo, Romeo')", "tt.generation_explorer(model, tok, 'ROMEO:', seed=0)",
+         BASELINE)
 
 ARM = """picture => {
     if (window.__ttObserver) window.__ttObserver.disconnect();
@@ -71,7 +79,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp, jupyter_lab(Path(tmp), CELLS) as url, notebook_page(url) as page:
         from playwright.sync_api import expect
-        explorers = {name: page.locator(f'.tt-{name}-explorer') for name in ('attention', 'sampling', 'generation')}
+        explorers = {name: page.locator(f'.tt-{name}-explorer') for name in ('attention', 'sampling', 'generation', 'baseline')}
         for name, box in explorers.items(): expect(box.locator('.tt-picture')).to_be_visible()
         gen = explorers['generation']
         next_button = gen.get_by_role('button', name='next character')
@@ -79,7 +87,7 @@ def main():
         expect(gen.locator('[data-step]')).to_have_attribute('data-step', '3')
         plan = [('attention', 'layer', False, slider_keys(explorers['attention'], 'layer', ['ArrowRight', 'ArrowLeft'])),
                 ('attention', 'head', False, slider_keys(explorers['attention'], 'head', ['ArrowRight', 'ArrowLeft'])),
-                ('attention', 'query char', False, slider_keys(explorers['attention'], 'query', ['ArrowLeft', 'ArrowRight'])),
+                ('attention', 'query char', False, slider_keys(explorers['attention'], 'query', ['ArrowLeft'])),
                 ('attention', 'text + Enter', True, enter_new_text(explorers['attention'])),
                 ('sampling', 'temperature', False, slider_keys(explorers['sampling'], 'temperature', ['ArrowLeft', 'ArrowRight'])),
                 ('sampling', 'top-k', False, slider_keys(explorers['sampling'], 'top-k', ['ArrowRight', 'ArrowLeft'])),
@@ -87,18 +95,17 @@ def main():
                 ('sampling', 'prompt + Enter', True, enter_new_text(explorers['sampling'])),
                 ('generation', 'layer', False, slider_keys(gen, 'layer', ['ArrowRight', 'ArrowLeft'])),
                 ('generation', 'head', False, slider_keys(gen, 'head', ['ArrowRight', 'ArrowLeft'])),
-                ('generation', 'show step', False, slider_keys(gen, 'show step', ['ArrowLeft', 'ArrowRight'])),
-                ('generation', 'next character (Enter)', True, lambda: (next_button.focus(), next_button.press('Enter')))]
-        for explorer, control, changes_input, action in plan:
-            picture = explorers[explorer].locator('.tt-picture')
-            times = []
-            for _ in range(args.repeats + 1):  # the first press of each control is a warm-up
-                if isinstance(action, tuple): action[0](); times.append(measure(page, picture, action[1]))
-                else: times.append(measure(page, picture, action))
-            times = times[1:]
-            rows.append((explorer, control, changes_input, times))
-            print(f"{explorer:10s} {control:24s} {'input' if changes_input else 'redraw':6s} median {statistics.median(times):6.1f} ms  "
-                  f"max {max(times):6.1f} ms", flush=True)
+                ('generation', 'show step', False, slider_keys(gen, 'show step', ['ArrowLeft'])),
+                ('generation', 'next character (Enter)', True, lambda: (next_button.focus(), next_button.press('Enter'))),
+                ('baseline', 'slider -> text (no drawing)', False, slider_keys(explorers['baseline'], 'value', ['ArrowRight', 'ArrowLeft']))]
+        times = {(explorer, control): [] for explorer, control, _, _ in plan}
+        for r in range(args.repeats + 1):  # round robin, so every control sees the same machine load; round 0 warms up
+            for explorer, control, changes_input, action in plan:
+                picture = explorers[explorer].locator('.tt-picture')
+                if isinstance(action, tuple): action[0](); ms = measure(page, picture, action[1])
+                else: ms = measure(page, picture, action)
+                if r: times[explorer, control].append(ms)
+        rows = [(explorer, control, changes_input, times[explorer, control]) for explorer, control, changes_input, _ in plan]
     load = os.getloadavg()
     print(f"\n{datetime.datetime.now():%Y-%m-%d %H:%M}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
           f"{args.repeats} presses per control\n")
