@@ -26,7 +26,7 @@ __all__ = ['GLYPHS', 'VIRIDIS', 'KEPT_COLOUR', 'FILTERED_COLOUR', 'CHOSEN_COLOUR
            'attention_explorer', 'next_token_distribution', 'next_token_picture', 'sampling_explorer', 'GenerationStep',
            'Generation', 'generation_picture', 'generation_explorer']
 
-# %% ../nbs/09b_widgets.ipynb #131b1de0
+# %% ../nbs/09b_widgets.ipynb #a2d98ad1
 GLYPHS = {' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '↵'}  # visible stand-ins for characters that draw nothing
 
 def char_label(s:str)->str:
@@ -37,7 +37,7 @@ def token_labels(tokenizer:CharTokenizer)->list[str]:
     "A visible label for every token id; special tokens keep their names (e.g. '<bos>')."
     return [char_label(tokenizer.decode([i], skip_special=False)) for i in range(tokenizer.vocab_size)]
 
-# %% ../nbs/09b_widgets.ipynb #e0eb3473
+# %% ../nbs/09b_widgets.ipynb #0c8cea35
 def _model_device(model:torch.nn.Module)->torch.device: return next(model.parameters()).device
 
 def forward_with_attention(
@@ -60,7 +60,7 @@ def forward_with_attention(
                            "the attention module must return (output, weights) when called with need_weights=True")
     return logits, weights
 
-# %% ../nbs/09b_widgets.ipynb #3da08954
+# %% ../nbs/09b_widgets.ipynb #86abddb5
 @dataclass
 class TextPass:
     "One forward pass over a text: its ids, visible labels, the next-token logits and every layer's attention."
@@ -96,7 +96,7 @@ class PassCache:
         return self.passes[text]
     def __repr__(self): return f"PassCache({len(self.passes)} texts, {self.runs} runs)"
 
-# %% ../nbs/09b_widgets.ipynb #d9d4202e
+# %% ../nbs/09b_widgets.ipynb #99d9e431
 VIRIDIS = (colormaps['viridis'](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)  # (256, 3) colour lookup table
 KEPT_COLOUR, FILTERED_COLOUR, CHOSEN_COLOUR, ATTENTION_COLOUR = '#1c64c8', '#d0d0d0', '#e8590c', '#2a9d8f'
 MAX_SIDE_PX = 540  # a heatmap is at most this many pixels square: it fits a laptop screen below the controls
@@ -110,7 +110,7 @@ class Picture:
     title: str
     info: dict = field(default_factory=dict)
     def _repr_html_(self): return self.html
-    def __repr__(self): return f"Picture({self.title!r}, {self.info})"
+    def __repr__(self): return f"Picture({self.title!r}, {({k: v for k, v in self.info.items() if not isinstance(v, (np.ndarray, list))})})"
 
 def _esc(s)->str: return html.escape(str(s), quote=True)
 
@@ -142,7 +142,7 @@ def cell_size(n:int, side:int=MAX_SIDE_PX)->int:
     "Pixels per character for `n` characters in at most `side` pixels."
     return int(max(1, min(MAX_CELL_PX, side // max(n, 1))))
 
-# %% ../nbs/09b_widgets.ipynb #32e4ef10
+# %% ../nbs/09b_widgets.ipynb #3d8c7edf
 def heatmap_group(
     w:np.ndarray, # (L, S) weights
     labels:list[str], # one label per position (keys along x, queries along y; L == S)
@@ -195,7 +195,7 @@ def legend_group(items:list[tuple[str, str]], x0:int, y:int)->str:
         parts.append(_text(x + 17, y, name, 12)); x += 30 + 8 * len(name)
     return ''.join(parts)
 
-# %% ../nbs/09b_widgets.ipynb #8dd66891
+# %% ../nbs/09b_widgets.ipynb #86920e5f
 def attention_picture(
     tp:TextPass, # a forward pass (from `run_text` or a `PassCache`)
     layer:int=0, # which layer, 0-based
@@ -289,7 +289,7 @@ def next_token_distribution(
     if top_p is not None: filtered = top_p_filter(filtered, top_p)
     return scaled.softmax(-1)[0].cpu(), torch.isfinite(filtered)[0].cpu()
 
-# %% ../nbs/09b_widgets.ipynb #d325b5ee
+# %% ../nbs/09b_widgets.ipynb #d21ab638
 SHOWN_BARS = 30  # bars in a distribution chart: the most likely characters
 
 def next_token_picture(
@@ -346,7 +346,7 @@ def sampling_explorer(
     redraw()
     return ui
 
-# %% ../nbs/09b_widgets.ipynb #b1c22f0c
+# %% ../nbs/09b_widgets.ipynb #d1a5274e
 SPECIAL_IDS = tuple(range(N_SPECIAL))  # <pad>, <unk>, <bos>, <eos>: never drawn by the generation explorer
 
 @dataclass
@@ -389,7 +389,7 @@ class Generation:
     def generated(self)->str: return self.tokenizer.decode(self.new_ids, skip_special=False)
     def __repr__(self): return f"Generation({len(self.steps)} steps: {self.prompt[-20:]!r} + {self.generated[-40:]!r})"
 
-# %% ../nbs/09b_widgets.ipynb #4849671e
+# %% ../nbs/09b_widgets.ipynb #05f84e32
 def _advance(gen:Generation)->tuple[torch.Tensor, np.ndarray, int]:
     "Run the positions the cache hasn't seen: the newest one, or the whole window at the start or after a slide."
     if gen.cache is None: gen.cache, feed = gen.model.new_cache(), gen.context
@@ -410,7 +410,7 @@ def step(self:Generation)->GenerationStep:
     if append_token(self.context, token, self.model.config.max_len): self.cache = None  # the window slid: positions moved, re-encode
     return s
 
-# %% ../nbs/09b_widgets.ipynb #925c1a08
+# %% ../nbs/09b_widgets.ipynb #2ae9c5a0
 MAX_BARS = 64  # the attention bars of a generation step: the last this many context characters
 
 def _text_panel(prompt:str, generated:str, k:int)->str:
@@ -455,7 +455,7 @@ def generation_picture(
     return Picture(html_, title, dict(step=k, steps=n, chosen=s.char, kept=dist.info['kept'], layer=layer, head=head,
                                       attention=s.weights[layer, head], text=gen.prompt + gen.generated[:k]))
 
-# %% ../nbs/09b_widgets.ipynb #83224a44
+# %% ../nbs/09b_widgets.ipynb #992ef9bb
 def generation_explorer(
     model:TinyTransformer, # a trained model
     tokenizer:CharTokenizer, # its tokenizer
