@@ -16,7 +16,8 @@ from matplotlib import colormaps
 from .model import TinyTransformer
 from .tokenizer import CharTokenizer, N_SPECIAL
 from .sampling import (apply_temperature, top_k_filter, top_p_filter, suppress_tokens, sample, greedy,
-                                       check_temperature, check_top_k, check_top_p, append_token, generate, evaluating)
+                                       check_temperature, check_top_k, check_top_p, append_token, generate)
+from .env import evaluating
 
 # %% auto #0
 __all__ = ['GLYPHS', 'VIRIDIS', 'KEPT_COLOUR', 'FILTERED_COLOUR', 'CHOSEN_COLOUR', 'ATTENTION_COLOUR', 'MAX_SIDE_PX',
