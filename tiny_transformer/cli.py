@@ -339,9 +339,8 @@ def _parser()->argparse.ArgumentParser:
     "The `tiny-transformer` command line."
     p = _Parser(prog='tiny-transformer', description='Train and sample the tiny-transformer course model.')
     sub = p.add_subparsers(dest='command', required=True)
-    c = sub.add_parser('course', help='open the lessons in JupyterLab')
+    c = sub.add_parser('course', help='open the lessons in JupyterLab (other options go to JupyterLab)')
     c.add_argument('--port', type=_int_at_least(1), default=None); c.add_argument('--no-browser', action='store_true')
-    c.add_argument('jupyter_args', nargs=argparse.REMAINDER, help='passed on to JupyterLab')
     sub.add_parser('doctor', help='check the install in seconds')
     d = sub.add_parser('demo', help='train a tiny model on the bundled Shakespeare, then sample')
     d.add_argument('--out', default='runs/demo'); d.add_argument('--steps', type=_int_at_least(1), default=1500)
@@ -555,8 +554,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv:list[str]|None=None, out=None)->int:
     "Run the `tiny-transformer` command; return its exit status (2 for bad input, with one line on stderr)."
     out = out or sys.stdout
-    try: a = _parser().parse_args(argv)
+    p = _parser()
+    try:
+        a, extra = p.parse_known_args(argv)
+        if extra and a.command != 'course': p.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e: return 0 if e.code is None else e.code
+    a.jupyter_args = extra  # `course` passes them on to JupyterLab
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try: return _COMMANDS[a.command](a, out) or 0
