@@ -18,8 +18,8 @@ from .data import load_corpus, train_val_split
 from .model import ModelConfig, TinyTransformer
 from .training import Trainer, TrainConfig
 from .sampling import generate, check_temperature, check_top_k, check_top_p
-from .checkpoint import (CheckpointManager, CheckpointError, DiskSpaceError, describe_mismatch,
-                                         load_model, read_checkpoint)
+from .checkpoint import (CheckpointManager, CheckpointError, DiskSpaceError,
+                                         describe_mismatch, load_model, read_checkpoint)
 from .tracking import MetricsLogger
 
 # %% auto #0
@@ -45,8 +45,9 @@ PRESETS = {
                        eval_interval=250, eval_steps=20, checkpoint_interval=250),
                   "nanoGPT's CPU configuration"),
     'course': Preset(dict(d_model=192, n_heads=6, n_layers=6, max_len=128, dropout=0.0),
-                     dict(batch_size=32, context_len=128, max_steps=4000, lr=2e-3, min_lr=2e-4, warmup_steps=100,
-                          betas=(0.9, 0.99), eval_interval=250, eval_steps=50, checkpoint_interval=250),
+                     dict(batch_size=32, context_len=128, max_steps=4000, lr=2e-3, min_lr=2e-4,
+                          warmup_steps=100, betas=(0.9, 0.99), eval_interval=250, eval_steps=50,
+                          checkpoint_interval=250),
                      'the pretrained course model (about an hour on a 2-core CPU)'),
     'shakespeare': Preset(dict(d_model=384, n_heads=6, n_layers=6, max_len=256, dropout=0.2),
                           dict(batch_size=64, context_len=256, max_steps=5000, lr=1e-3, min_lr=1e-4,
@@ -77,7 +78,7 @@ def preset_configs(
 
 # %% ../nbs/09a_capstone.ipynb #8e3f2a10
 def resolve_device(
-    name:str|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None: $TINY_TRANSFORMER_DEVICE, else the best that works
+    name:str|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None: $TINY_TRANSFORMER_DEVICE, else the best
 )->torch.device:
     "The device `get_device` picks for `name`; one `ValueError` that says where a bad name came from."
     try: return get_device(name).device
@@ -103,8 +104,8 @@ def check_known_chars(text:str, tok:CharTokenizer, corpus:str|Path|None)->None:
     if unknown:
         shown = ''.join(unknown[:_MAX_SHOWN]) + ('…' if len(unknown) > _MAX_SHOWN else '')
         raise ValueError(f"corpus {str(corpus or 'shakespeare')!r} has {len(unknown)} characters the run's "
-                         f"vocabulary lacks ({shown!r}), which would train as <unk>; resume with the corpus the "
-                         "run started with, or pass --allow-new-chars (allow_new_chars=True)")
+                         f"vocabulary lacks ({shown!r}), which would train as <unk>; resume with the corpus "
+                         "the run started with, or pass --allow-new-chars (allow_new_chars=True)")
 
 # %% ../nbs/09a_capstone.ipynb #86122acf
 @dataclass
@@ -118,7 +119,8 @@ class RunResult:
     def __repr__(self):
         last = self.trainer.history[-1] if self.trainer.history else {}
         return (f"RunResult(step={self.trainer.step}, loss={last.get('loss', float('nan')):.3f}, "
-                f"out_dir={str(self.out_dir)!r}, resumed_from={self.resumed_from and self.resumed_from.name!r})")
+                f"out_dir={str(self.out_dir)!r}, "
+                f"resumed_from={self.resumed_from and self.resumed_from.name!r})")
 
 # %% ../nbs/09a_capstone.ipynb #6a1f3c02
 def _checkpoint_files(out_dir:Path)->list[Path]:
@@ -130,7 +132,8 @@ def _checkpoint_files(out_dir:Path)->list[Path]:
 def _resume_from(out_dir:Path, resume:bool)->tuple[Path|None, dict|None]:
     "(path, verified checkpoint dict) to resume from, or (None, None) for a fresh run."
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {str(out_dir)!r} is an existing file; expected a run folder (new, or made by train)")
+        raise ValueError(f"--out {str(out_dir)!r} is an existing file; "
+                         "expected a run folder (new, or made by train)")
     found = _checkpoint_files(out_dir)
     if not resume:
         if found: raise ValueError(f"{str(out_dir)!r} already holds checkpoints; pass --resume (resume=True) "
@@ -147,9 +150,10 @@ def _resume_from(out_dir:Path, resume:bool)->tuple[Path|None, dict|None]:
 # %% ../nbs/09a_capstone.ipynb #6a1f3c04
 def _check_same_model(out_dir:Path, ckpt:dict, model:TinyTransformer)->None:
     "Raise `ValueError` naming how the run's checkpoint differs from `model` (dropout may change)."
-    why = describe_mismatch(ckpt['meta']['model_config'], model.config.to_dict(), ckpt['model'], model.state_dict())
-    if why: raise ValueError(f"{str(out_dir)!r} was trained with a different model ({why.replace(chr(10), '; ')}); "
-                             "resume with the preset and sizes it was trained with")
+    meta = ckpt['meta']
+    why = describe_mismatch(meta['model_config'], model.config.to_dict(), ckpt['model'], model.state_dict())
+    if why: raise ValueError(f"{str(out_dir)!r} was trained with a different model ({why.replace(chr(10), '; ')});"
+                             " resume with the preset and sizes it was trained with")
 
 # %% ../nbs/09a_capstone.ipynb #7b2e4d02
 def _is_after(line:bytes, step:int)->bool:
@@ -179,7 +183,7 @@ def _remove_partial_run(out_dir:Path, made:list[Path])->None:
 
 # %% ../nbs/09a_capstone.ipynb #7b2e4d05
 def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None)->None:
-    "Train with checkpoints and a metrics log in `out_dir` (rank 0); a failed fresh run leaves nothing behind."
+    "Train with checkpoints and a metrics log in `out_dir` (rank 0); a failed fresh run leaves nothing."
     made = [p for p in (out_dir, out_dir/'checkpoints', out_dir/'metrics.jsonl') if not p.exists()]
     try:
         manager = CheckpointManager(out_dir/'checkpoints', keep_last=2)
@@ -225,11 +229,13 @@ def resolve_checkpoint(path:str|Path)->Path:
     "A checkpoint file, or the newest valid one in a run folder (or its checkpoints/)."
     path = Path(path)
     if path.is_file(): return path
-    if not path.exists(): raise FileNotFoundError(f"{str(path)!r} does not exist; pass a checkpoint file or a run "
-                                                  "folder made by `tiny-transformer train`")
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist; pass a checkpoint file or a run folder "
+                                "made by `tiny-transformer train`")
     for folder in (path/'checkpoints', path):
         if folder.is_dir() and (latest := CheckpointManager(folder).latest()): return latest
-    raise FileNotFoundError(f"no valid checkpoint in {str(path)!r}; train first (`tiny-transformer train --out {path}`)")
+    raise FileNotFoundError(f"no valid checkpoint in {str(path)!r}; "
+                            f"train first (`tiny-transformer train --out {path}`)")
 
 # %% ../nbs/09a_capstone.ipynb #4e5f6a01
 def check_sampling(
@@ -271,8 +277,8 @@ def continue_text(
 ):
     "Continue `prompt` with a loaded model: the text, or an iterator of pieces if `stream`."
     if not prompt: raise ValueError("prompt is empty; give at least one character (e.g. a newline)")
-    ids = generate(model, tok.encode(prompt, strict=True), max_new_tokens, temperature=temperature, top_k=top_k,
-                   top_p=top_p, seed=seed, stream=stream, suppress_ids=NOT_TEXT_IDS,
+    ids = generate(model, tok.encode(prompt, strict=True), max_new_tokens, temperature=temperature,
+                   top_k=top_k, top_p=top_p, seed=seed, stream=stream, suppress_ids=NOT_TEXT_IDS,
                    slide=max(1, model.config.max_len // 4))  # drop a quarter: the cache keeps paying off
     return (tok.decode([i]) for i in ids) if stream else tok.decode(ids)
 
@@ -302,7 +308,8 @@ def _int_at_least(low:int):
     "An argparse type: an int >= `low`."
     def parse(s):
         try: v = int(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {s!r}") from None
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {s!r}") from None
         if v < low: raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {v}")
         return v
     return parse
@@ -311,7 +318,8 @@ def _positive_float(s:str)->float:
     "An argparse type: a finite float > 0."
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}") from None
-    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
     return v
 
 # %% ../nbs/09a_capstone.ipynb #5f6a7b01
@@ -319,7 +327,7 @@ def _train_flags(t):
     "The flags of `train`: the run, then model sizes, then training settings (None = the preset's)."
     t.add_argument('--out', required=True, help='run folder')
     t.add_argument('--preset', default='tiny', choices=sorted(PRESETS))
-    t.add_argument('--corpus', default=None, help="'tinyshakespeare', a path, or nothing for the bundled Shakespeare")
+    t.add_argument('--corpus', default=None, help="'tinyshakespeare', a path; default: the bundled text")
     t.add_argument('--resume', action='store_true', help='continue from the newest checkpoint in --out')
     t.add_argument('--allow-new-chars', action='store_true', help='resume on a corpus with new characters')
     t.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -329,8 +337,9 @@ def _train_flags(t):
     t.add_argument('--warmup', type=_int_at_least(0), default=None)
     t.add_argument('--eval-interval', type=_int_at_least(0), default=None, help='0: never evaluate')
     t.add_argument('--seed', type=_int_at_least(0), default=None)
-    t.add_argument('--lr', type=_positive_float, default=None, help='peak learning rate (min_lr scales with it)')
-    t.add_argument('--dropout', type=float, default=None); t.add_argument('--schedule', default=None)
+    t.add_argument('--lr', type=_positive_float, default=None, help='peak learning rate (min_lr follows)')
+    t.add_argument('--dropout', type=float, default=None)
+    t.add_argument('--schedule', default=None)
     t.add_argument('--device', default=None); t.add_argument('--precision', default=None)
     t.add_argument('--compile', action='store_true', default=None, help='torch.compile the model')
 
@@ -340,21 +349,27 @@ def _parser()->argparse.ArgumentParser:
     p = _Parser(prog='tiny-transformer', description='Train and sample the tiny-transformer course model.')
     sub = p.add_subparsers(dest='command', required=True)
     c = sub.add_parser('course', help='open the lessons in JupyterLab (other options go to JupyterLab)')
-    c.add_argument('--port', type=_int_at_least(1), default=None); c.add_argument('--no-browser', action='store_true')
+    c.add_argument('--port', type=_int_at_least(1), default=None)
+    c.add_argument('--no-browser', action='store_true')
     sub.add_parser('doctor', help='check the install in seconds')
     d = sub.add_parser('demo', help='train a tiny model on the bundled Shakespeare, then sample')
-    d.add_argument('--out', default='runs/demo'); d.add_argument('--steps', type=_int_at_least(1), default=1500)
+    d.add_argument('--out', default='runs/demo')
+    d.add_argument('--steps', type=_int_at_least(1), default=1500)
     _train_flags(sub.add_parser('train', help='train a model; checkpoints and metrics.jsonl go to --out'))
     g = sub.add_parser('generate', help='continue a prompt with a trained model')
     g.add_argument('checkpoint', help='a checkpoint file or a run folder')
-    g.add_argument('--prompt', default='\n'); g.add_argument('--max-new-tokens', type=_int_at_least(0), default=300)
-    g.add_argument('--temperature', type=float, default=0.8); g.add_argument('--top-k', type=int, default=None)
-    g.add_argument('--top-p', type=float, default=None); g.add_argument('--seed', type=_int_at_least(0), default=None)
+    g.add_argument('--prompt', default='\n')
+    g.add_argument('--max-new-tokens', type=_int_at_least(0), default=300)
+    g.add_argument('--temperature', type=float, default=0.8)
+    g.add_argument('--top-k', type=int, default=None)
+    g.add_argument('--top-p', type=float, default=None)
+    g.add_argument('--seed', type=_int_at_least(0), default=None)
     g.add_argument('--device', default=None)
     g.add_argument('--interactive', action='store_true', help='read prompts from standard input, one per line')
     e = sub.add_parser('export', help='write a checkpoint as safetensors or a Hugging Face folder')
     e.add_argument('run', help='a checkpoint file or a run folder')
-    e.add_argument('--format', required=True, choices=['safetensors', 'hf']); e.add_argument('--out', required=True)
+    e.add_argument('--format', required=True, choices=['safetensors', 'hf'])
+    e.add_argument('--out', required=True)
     sub.add_parser('info', help='versions and the device that would be used')
     return p
 
@@ -372,7 +387,7 @@ def _end_distributed():
 def _cmd_train(a, out):
     "`tiny-transformer train`."
     if a.compile and 'compile' not in {f.name for f in fields(TrainConfig)}:
-        raise ValueError("--compile needs a trainer with TrainConfig(compile=...), which this version lacks; drop it")
+        raise ValueError("--compile needs TrainConfig(compile=...), which this version lacks; drop --compile")
     overrides = {key: getattr(a, flag) for flag, key in _TRAIN_FLAGS.items()}
     try: res = train_run(a.out, a.corpus, a.preset, resume=a.resume, allow_new_chars=a.allow_new_chars,
                          progress=not a.quiet, live_plot=False, **overrides)
@@ -404,11 +419,12 @@ def _interactive(model, tok, kw:dict, out)->int:
 
 def _cmd_generate(a, out):
     "`tiny-transformer generate`: settings checked first, the model loaded once."
-    kw = dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, seed=a.seed)
+    kw = dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
+              seed=a.seed)
     check_sampling(**kw)
     model, tok = load_sampler(a.checkpoint, a.device)
     if a.interactive: return _interactive(model, tok, kw, out)
-    pieces = continue_text(model, tok, a.prompt, stream=True, **kw)  # raises for a bad prompt, before any output
+    pieces = continue_text(model, tok, a.prompt, stream=True, **kw)  # a bad prompt raises before any output
     out.write(a.prompt); _stream(pieces, out)
 
 def _cmd_demo(a, out):
@@ -416,7 +432,7 @@ def _cmd_demo(a, out):
     out_dir = Path(a.out)
     res = train_run(out_dir, preset='tiny', resume=bool(_checkpoint_files(out_dir)), max_steps=a.steps,
                     progress=True, live_plot=False)
-    out.write(f"step {res.trainer.step}: loss {res.trainer.history[-1]['loss']:.3f}\n" if res.trainer.history else '')
+    if res.trainer.history: out.write(f"step {res.trainer.step}: loss {res.trainer.history[-1]['loss']:.3f}\n")
     out.write('ROMEO:'); _stream(sample_text(out_dir, 'ROMEO:', max_new_tokens=200, seed=0, stream=True), out)
 
 def _cmd_info(a, out):
@@ -430,7 +446,8 @@ _EXPORTERS = dict(safetensors='export_safetensors', hf='export_hf')
 def _cmd_export(a, out):
     "`tiny-transformer export RUN --format F --out DIR`."
     ckpt, dest = resolve_checkpoint(a.run), Path(a.out)
-    if dest.exists() and not dest.is_dir(): raise ValueError(f"--out {str(dest)!r} is an existing file; expected a folder")
+    if dest.exists() and not dest.is_dir():
+        raise ValueError(f"--out {str(dest)!r} is an existing file; expected a folder")
     export = importlib.import_module('tiny_transformer.export')  # lesson 08c; its dependencies load only here
     path = getattr(export, _EXPORTERS[a.format])(ckpt, dest)
     out.write(f"exported {ckpt} as {a.format} to {path}\n")
@@ -451,7 +468,7 @@ def _cmd_course(a, out):
     lessons = find_lessons()
     if lessons is None: raise FileNotFoundError(
         "the lesson notebooks are not installed with the package; get them with `git clone "
-        "https://github.com/tiny-transformer/tiny-transformer`, then run `tiny-transformer course` in the clone")
+        "https://github.com/tiny-transformer/tiny-transformer` and run `tiny-transformer course` there")
     if importlib.util.find_spec('jupyterlab') is None:
         raise ImportError("JupyterLab is not installed; run `pip install 'tiny-transformer[course]'`")
     cmd = [sys.executable, '-m', 'jupyterlab', f'--ServerApp.root_dir={lessons}',
@@ -486,10 +503,11 @@ def _doctor_train(state):
     tok = CharTokenizer.from_text(text)
     mcfg, tcfg = preset_configs('tiny', tok.vocab_size, d_model=32, n_layers=1, n_heads=2, max_len=32,
                                 context_len=32, batch_size=4, max_steps=5, warmup_steps=1, eval_interval=0,
-                                checkpoint_interval=0, progress=False, live_plot=False, device=str(resolve_device()))
+                                checkpoint_interval=0, progress=False, live_plot=False,
+                                device=str(resolve_device()))
     set_seed(0)
     rows = Trainer(model := TinyTransformer(mcfg), torch.tensor(tok.encode(text)), None, tcfg).train()
-    if not math.isfinite(rows[-1]['loss']): raise RuntimeError(f"the loss is {rows[-1]['loss']} after 5 steps")
+    if not math.isfinite(loss := rows[-1]['loss']): raise RuntimeError(f"the loss is {loss} after 5 steps")
     state.update(model=model, tok=tok)
     return f"5 steps, loss {rows[0]['loss']:.2f} -> {rows[-1]['loss']:.2f}"
 
@@ -506,8 +524,8 @@ _REPORT = "run it again; if it still fails, report the line above (see the troub
 DOCTOR_CHECKS = (  # (name, check, what to do when it fails)
     ('imports', lambda s: f"tiny_transformer {package_version()}, torch {torch.__version__}, "
                           f"python {platform.python_version()}", _REINSTALL),
-    ('device', _doctor_device, "unset TINY_TRANSFORMER_DEVICE or use --device cpu; for a GPU, reinstall PyTorch "
-                               "for your CUDA version (pytorch.org)"),
+    ('device', _doctor_device, "unset TINY_TRANSFORMER_DEVICE or use --device cpu; for a GPU, "
+                               "reinstall PyTorch for your CUDA version (pytorch.org)"),
     ('corpus', lambda s: f"bundled Shakespeare, {len(load_corpus()):,} characters", _REINSTALL),
     ('pretrained', _doctor_pretrained, _REINSTALL),
     ('training', _doctor_train, _REPORT),
