@@ -1,7 +1,9 @@
 "The `tiny-transformer` command as a user runs it: in a subprocess, from the installed console script."
-import os, shutil, signal, subprocess, sys, time
+import importlib.util, json, os, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 EXE = shutil.which('tiny-transformer')
 pytestmark = pytest.mark.skipif(EXE is None, reason="the tiny-transformer console script is not installed (pip install -e .)")
@@ -64,6 +66,7 @@ def test_interactive_generation_answers_each_prompt(run_dir):
     (['generate', '{run}', '--prompt', 'snow \u2603'], '\u2603'),
     (['generate', '{run}', '--temperature', '-1'], 'temperature'),
     (['train', '--out', '{run}', '--steps', '5'], 'already holds checkpoints'),
+    (['train', '--out', '{tmp}/x', '--steps', '-1'], 'argument --steps: expected an integer >= 1, got -1'),
     (['train', '--out', '{tmp}/x', '--corpus', '{tmp}/missing.txt'], 'missing.txt'),
 ])
 def test_bad_input_gives_one_clear_line_and_status_2(run_dir, tmp_path, args, message):
@@ -84,5 +87,52 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, corpus):
     r = cli('train', '--out', out, '--corpus', corpus, '--preset', 'tiny', '--steps', 150, '--resume', '--quiet')
     assert r.returncode == 0, r.stderr
     assert 'trained to step 150' in r.stdout
+    steps = [json.loads(l)['step'] for l in (out / 'metrics.jsonl').read_text().splitlines() if '"loss"' in l]
+    assert steps == list(range(1, 151)), 'every step appears once in metrics.jsonl after a crash and resume'
     g = cli('generate', out, '--prompt', 'A', '--max-new-tokens', 10, '--seed', 0)
     assert g.returncode == 0 and len(g.stdout) == 1 + 10 + 1, g.stderr
+
+
+def test_doctor_checks_the_install():
+    r = cli('doctor', timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ('imports', 'device', 'corpus', 'training', 'sampling'): assert f'ok    {name}:' in r.stdout, r.stdout
+    assert 'pretrained:' in r.stdout and 'all checks passed' in r.stdout
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec('jupyterlab') is None, reason="JupyterLab is not installed (the course extra)")
+def test_course_starts_jupyterlab_on_lesson_00a():
+    port, token = _free_port(), 'course-test'
+    proc = subprocess.Popen([EXE, 'course', '--port', str(port), '--no-browser', f'--IdentityProvider.token={token}',
+                             '--ServerApp.ip=127.0.0.1', *(['--allow-root'] if os.geteuid() == 0 else [])], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline, page, lesson = time.time() + 120, None, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                base = f'http://127.0.0.1:{port}'
+                with urllib.request.urlopen(f'{base}/lab/tree/00a_setup.ipynb?token={token}', timeout=5) as r: page = r.read().decode()
+                with urllib.request.urlopen(f'{base}/api/contents/00a_setup.ipynb?token={token}', timeout=5) as r: lesson = json.load(r)
+                break
+            except OSError: time.sleep(0.5)
+        assert lesson is not None, f'JupyterLab did not serve lesson 00a (status {proc.poll()})'
+        assert proc.poll() is None, 'the server stopped by itself'
+        assert 'JupyterLab' in page and lesson['name'] == '00a_setup.ipynb' and lesson['type'] == 'notebook'
+    finally:  # the whole session: tiny-transformer and the JupyterLab it started
+        try: os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError: pass
+        try: proc.wait(timeout=30)
+        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+
+
+@pytest.mark.skipif(importlib.util.find_spec('tiny_transformer.export') is None, reason="export module not merged yet")
+@pytest.mark.parametrize('fmt', ['safetensors', 'hf'])
+def test_export_writes_a_folder(run_dir, tmp_path, fmt):
+    r = cli('export', run_dir, '--format', fmt, '--out', tmp_path / fmt)
+    if fmt == 'hf' and r.returncode == 2: assert 'Traceback' not in r.stderr and len(r.stderr.splitlines()) == 1
+    else: assert r.returncode == 0 and any((tmp_path / fmt).iterdir()), r.stderr

@@ -6,22 +6,26 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/capstone.html.md"""
 
 # %% ../nbs/09a_capstone.ipynb #f331bac3
 from __future__ import annotations
-import argparse, json, sys
-from dataclasses import dataclass, field
+import argparse, contextlib, errno, gzip, importlib, importlib.util, json, math, os, platform
+import subprocess, sys, warnings, zlib
+from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
-from .env import env_report, get_device, set_seed
+from .env import env_report, evaluating, get_device, set_seed
+from .files import atomic_write, package_version
 from .tokenizer import CharTokenizer, PAD_ID, UNK_ID, BOS_ID, EOS_ID
 from .data import load_corpus, train_val_split
 from .model import ModelConfig, TinyTransformer
-from .training import Trainer, TrainConfig, Callback
-from .sampling import generate
-from .checkpoint import CheckpointManager, CheckpointError, load_checkpoint, load_model
+from .training import Trainer, TrainConfig
+from .sampling import generate, check_temperature, check_top_k, check_top_p
+from .checkpoint import (CheckpointManager, CheckpointError, DiskSpaceError,
+                                         describe_mismatch, load_model, read_checkpoint)
 from .tracking import MetricsLogger
 
 # %% auto #0
-__all__ = ['PRESETS', 'NOT_TEXT_IDS', 'Preset', 'preset_configs', 'MetricsLogCallback', 'RunResult', 'train_run',
-           'resolve_checkpoint', 'sample_text', 'main']
+__all__ = ['PRESETS', 'NOT_TEXT_IDS', 'COURSE_START', 'DOCTOR_CHECKS', 'Preset', 'preset_configs', 'resolve_device',
+           'read_corpus', 'check_known_chars', 'RunResult', 'drop_metrics_after', 'train_run', 'resolve_checkpoint',
+           'check_sampling', 'load_sampler', 'continue_text', 'sample_text', 'find_lessons', 'main']
 
 # %% ../nbs/09a_capstone.ipynb #1d5b4766
 @dataclass(frozen=True)
@@ -34,38 +38,74 @@ class Preset:
 PRESETS = {
     'tiny': Preset(dict(d_model=64, n_heads=4, n_layers=2, max_len=64, dropout=0.0),
                    dict(batch_size=16, context_len=64, max_steps=1500, lr=3e-3, min_lr=3e-4, warmup_steps=50,
-                        eval_interval=250, eval_steps=10, checkpoint_interval=100), 'under a minute on a CPU; for tests and demos'),
+                        eval_interval=250, eval_steps=10, checkpoint_interval=100),
+                   'under a minute on a CPU; for tests and demos'),
     'cpu': Preset(dict(d_model=128, n_heads=4, n_layers=4, max_len=64, dropout=0.0),
                   dict(batch_size=12, context_len=64, max_steps=2000, lr=1e-3, min_lr=1e-4, warmup_steps=100,
-                       eval_interval=250, eval_steps=20, checkpoint_interval=250), "nanoGPT's CPU configuration"),
+                       eval_interval=250, eval_steps=20, checkpoint_interval=250),
+                  "nanoGPT's CPU configuration"),
+    'course': Preset(dict(d_model=192, n_heads=6, n_layers=6, max_len=128, dropout=0.0),
+                     dict(batch_size=32, context_len=128, max_steps=4000, lr=2e-3, min_lr=2e-4,
+                          warmup_steps=100, betas=(0.9, 0.99), eval_interval=250, eval_steps=50,
+                          checkpoint_interval=250),
+                     'the pretrained course model (about an hour on a 2-core CPU)'),
     'shakespeare': Preset(dict(d_model=384, n_heads=6, n_layers=6, max_len=256, dropout=0.2),
-                          dict(batch_size=64, context_len=256, max_steps=5000, lr=1e-3, min_lr=1e-4, warmup_steps=100,
-                               betas=(0.9, 0.99), eval_interval=250, eval_steps=200, checkpoint_interval=500),
+                          dict(batch_size=64, context_len=256, max_steps=5000, lr=1e-3, min_lr=1e-4,
+                               warmup_steps=100, betas=(0.9, 0.99), eval_interval=250, eval_steps=200,
+                               checkpoint_interval=500),
                           "nanoGPT's shakespeare_char; use a GPU"),
 }
 
 # %% ../nbs/09a_capstone.ipynb #4d25afdc
+_MODEL_FIELDS = frozenset(f.name for f in fields(ModelConfig)) - {'vocab_size'}
+
 def preset_configs(
     name:str, # a key of PRESETS
     vocab_size:int, # from the tokenizer
-    **train_overrides, # TrainConfig fields to change (max_steps=..., device=..., precision=...)
+    **overrides, # ModelConfig or TrainConfig fields to change; None keeps the preset's value
 )->tuple[ModelConfig, TrainConfig]:
-    "The model and training configs of preset `name`. Raises `ValueError` for an unknown preset or field."
+    "The model and training configs of preset `name`, with `overrides` applied."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-    p = PRESETS[name]
-    overrides = {k: v for k, v in train_overrides.items() if v is not None}
-    train = {**p.train, **overrides}
-    if 'max_steps' in overrides and 'warmup_steps' not in overrides:  # a shorter run gets a shorter warmup
-        train['warmup_steps'] = min(p.train['warmup_steps'], train['max_steps'] // 10)
-    return ModelConfig(vocab_size=vocab_size, **p.model), TrainConfig.from_dict(train)
+    p, given = PRESETS[name], {k: v for k, v in overrides.items() if v is not None}
+    model = {**p.model, **{k: v for k, v in given.items() if k in _MODEL_FIELDS}}
+    train = {**p.train, **{k: v for k, v in given.items() if k not in _MODEL_FIELDS}}
+    steps, lr = given.get('max_steps'), given.get('lr')
+    if isinstance(steps, int) and steps > 0 and 'warmup_steps' not in given:
+        train['warmup_steps'] = min(p.train['warmup_steps'], steps // 10)
+    if isinstance(lr, float) and math.isfinite(lr) and lr > 0 and 'min_lr' not in given:
+        train['min_lr'] = p.train['min_lr'] * lr / p.train['lr']
+    return ModelConfig(vocab_size=vocab_size, **model), TrainConfig.from_dict(train)
 
-# %% ../nbs/09a_capstone.ipynb #ec1726b1
-class MetricsLogCallback(Callback):
-    "Append the trainer's metric rows and evaluations to a `MetricsLogger`."
-    def __init__(self, logger:MetricsLogger): self.logger = logger
-    def on_log(self, trainer, rows):
-        for r in rows: self.logger.log(r)
-    def on_eval(self, trainer, metrics): self.logger.log(metrics)
+# %% ../nbs/09a_capstone.ipynb #8e3f2a10
+def resolve_device(
+    name:str|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None: $TINY_TRANSFORMER_DEVICE, else the best
+)->torch.device:
+    "The device `get_device` picks for `name`; one `ValueError` that says where a bad name came from."
+    try: return get_device(name).device
+    except (ValueError, RuntimeError) as e:
+        env = os.environ.get('TINY_TRANSFORMER_DEVICE')
+        source = f'--device {name}' if name else f'TINY_TRANSFORMER_DEVICE={env}' if env else 'device'
+        raise ValueError(f"{source}: {e}") from None
+
+# %% ../nbs/09a_capstone.ipynb #2d7c9b02
+def read_corpus(corpus:str|Path|None)->str:
+    "The text of `corpus` (as `load_corpus`); a damaged `.gz` file raises `ValueError` naming it."
+    try: return load_corpus(corpus)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise ValueError(f"corpus {str(corpus)!r} is not a complete gzip file ({e}); "
+                         "pass the text itself or compress it again") from None
+
+# %% ../nbs/09a_capstone.ipynb #2d7c9b03
+_MAX_SHOWN = 20  # unknown characters quoted in a message
+
+def check_known_chars(text:str, tok:CharTokenizer, corpus:str|Path|None)->None:
+    "Raise `ValueError` naming the characters of `text` that `tok` has no id for."
+    unknown = sorted(set(text) - set(tok.chars))
+    if unknown:
+        shown = ''.join(unknown[:_MAX_SHOWN]) + ('…' if len(unknown) > _MAX_SHOWN else '')
+        raise ValueError(f"corpus {str(corpus or 'shakespeare')!r} has {len(unknown)} characters the run's "
+                         f"vocabulary lacks ({shown!r}), which would train as <unk>; resume with the corpus "
+                         "the run started with, or pass --allow-new-chars (allow_new_chars=True)")
 
 # %% ../nbs/09a_capstone.ipynb #86122acf
 @dataclass
@@ -79,53 +119,170 @@ class RunResult:
     def __repr__(self):
         last = self.trainer.history[-1] if self.trainer.history else {}
         return (f"RunResult(step={self.trainer.step}, loss={last.get('loss', float('nan')):.3f}, "
-                f"out_dir={str(self.out_dir)!r}, resumed_from={self.resumed_from and self.resumed_from.name!r})")
+                f"out_dir={str(self.out_dir)!r}, "
+                f"resumed_from={self.resumed_from and self.resumed_from.name!r})")
+
+# %% ../nbs/09a_capstone.ipynb #6a1f3c02
+def _checkpoint_files(out_dir:Path)->list[Path]:
+    "Files named like checkpoints in `out_dir/checkpoints` (creates nothing)."
+    folder = out_dir/'checkpoints'
+    return CheckpointManager(folder).checkpoints() if folder.is_dir() else []
+
+# %% ../nbs/09a_capstone.ipynb #6a1f3c03
+def _resume_from(out_dir:Path, resume:bool)->tuple[Path|None, dict|None]:
+    "(path, verified checkpoint dict) to resume from, or (None, None) for a fresh run."
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {str(out_dir)!r} is an existing file; "
+                         "expected a run folder (new, or made by train)")
+    found = _checkpoint_files(out_dir)
+    if not resume:
+        if found: raise ValueError(f"{str(out_dir)!r} already holds checkpoints; pass --resume (resume=True) "
+                                   "to continue, or choose another folder")
+        return None, None
+    latest = CheckpointManager(out_dir/'checkpoints').latest() if found else None
+    if latest is None: raise FileNotFoundError(f"nothing to resume in {str(out_dir)!r}: it holds no valid "
+                                               "checkpoint; drop --resume to start a run there")
+    ckpt = read_checkpoint(latest)
+    if ckpt['meta']['tokenizer'] is None or ckpt['trainer_state'] is None:
+        raise CheckpointError(f"{str(latest)!r} has no tokenizer or no trainer state; it cannot resume a run")
+    return latest, ckpt
+
+# %% ../nbs/09a_capstone.ipynb #6a1f3c04
+def _check_same_model(out_dir:Path, ckpt:dict, model:TinyTransformer)->None:
+    "Raise `ValueError` naming how the run's checkpoint differs from `model` (dropout may change)."
+    meta = ckpt['meta']
+    why = describe_mismatch(meta['model_config'], model.config.to_dict(), ckpt['model'], model.state_dict())
+    if why: raise ValueError(f"{str(out_dir)!r} was trained with a different model ({why.replace(chr(10), '; ')});"
+                             " resume with the preset and sizes it was trained with")
+
+# %% ../nbs/09a_capstone.ipynb #7b2e4d02
+def _is_after(line:bytes, step:int)->bool:
+    "Whether a metrics line is a record of a step after `step` (malformed lines are not: they stay)."
+    try: rec = json.loads(line)
+    except ValueError: return False
+    return isinstance(rec, dict) and isinstance(rec.get('step'), int) and rec['step'] > step
+
+def drop_metrics_after(
+    path:str|Path, # a metrics.jsonl written by MetricsLogger
+    step:int, # keep the rows of this step and earlier
+)->int:
+    "Rewrite the metrics log without rows past `step`, atomically; return how many rows were dropped."
+    path = Path(path)
+    if not path.is_file(): return 0
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept = [l for l in lines if not _is_after(l, step)]
+    if len(kept) < len(lines): atomic_write(path, lambda f: f.write(b''.join(kept)))
+    return len(lines) - len(kept)
+
+# %% ../nbs/09a_capstone.ipynb #7b2e4d04
+def _remove_partial_run(out_dir:Path, made:list[Path])->None:
+    "Delete the paths a failed fresh run created (`made`, outermost first) unless it saved a checkpoint."
+    if _checkpoint_files(out_dir): return  # a checkpoint exists: the run can be resumed, keep everything
+    for p in reversed(made):
+        with contextlib.suppress(OSError): p.rmdir() if p.is_dir() else p.unlink()  # a folder only if empty
+
+# %% ../nbs/09a_capstone.ipynb #7b2e4d05
+def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None)->None:
+    "Train with checkpoints and a metrics log in `out_dir` (rank 0); a failed fresh run leaves nothing."
+    made = [p for p in (out_dir, out_dir/'checkpoints', out_dir/'metrics.jsonl') if not p.exists()]
+    try:
+        manager = CheckpointManager(out_dir/'checkpoints', keep_last=2)
+        if ckpt: drop_metrics_after(out_dir/'metrics.jsonl', ckpt['meta']['step'])
+        with MetricsLogger(out_dir/'metrics.jsonl') as logger:
+            trainer.checkpoint_fn = manager
+            trainer.callbacks.append(logger)
+            trainer.train()
+        if trainer.step and not manager.path_for(trainer.step).exists(): manager.save_trainer(trainer)
+    except BaseException:  # also Ctrl-C: clean up, then let it through
+        if ckpt is None: _remove_partial_run(out_dir, made)
+        raise
 
 # %% ../nbs/09a_capstone.ipynb #cee4a6cf
 def train_run(
     out_dir:str|Path, # run folder: checkpoints/ and metrics.jsonl go here
-    corpus:str|None=None, # None: the bundled Shakespeare; 'tinyshakespeare'; or a path to a UTF-8 text file
+    corpus:str|Path|None=None, # None: the bundled Shakespeare; 'tinyshakespeare'; or a UTF-8 text file
     preset:str='tiny', # a key of PRESETS
     resume:bool=False, # continue from the newest valid checkpoint in out_dir
-    **train_overrides, # TrainConfig fields to change (max_steps, device, precision, seed, progress, ...)
+    allow_new_chars:bool=False, # resume on a corpus with characters the run's vocabulary lacks (as <unk>)
+    **overrides, # ModelConfig/TrainConfig fields to change (max_steps, device, dropout, seed, progress, ...)
 )->RunResult:
-    "Train a model on `corpus` with `preset`, checkpointing into `out_dir`. Raises `ValueError` for bad settings, `CheckpointError` for a broken run folder."
+    "Train a model on `corpus` with `preset`, checkpointing into `out_dir` (rank 0 only under `torchrun`)."
     out_dir = Path(out_dir)
-    manager = CheckpointManager(out_dir/'checkpoints', keep_last=2)
-    latest = manager.latest() if resume else None
-    if not resume and manager.checkpoints():
-        raise ValueError(f"{str(out_dir)!r} already holds checkpoints; pass resume=True (--resume) to continue, or choose another folder")
-    ckpt = load_checkpoint(latest) if latest else None  # read once: vocabulary, weights and trainer state
-    text = load_corpus(corpus)
-    tok = ckpt.tokenizer if ckpt else CharTokenizer.from_text(text)
+    latest, ckpt = _resume_from(out_dir, resume)
+    resolve_device(overrides.get('device'))  # the one device check, before anything is read or written
+    text = read_corpus(corpus)
+    tok = CharTokenizer.from_dict(ckpt['meta']['tokenizer']) if ckpt else CharTokenizer.from_text(text)
+    if ckpt and not allow_new_chars: check_known_chars(text, tok, corpus)
+    model_cfg, train_cfg = preset_configs(preset, tok.vocab_size, **overrides)
+    set_seed(train_cfg.seed)  # the same initial weights in every process
+    model = TinyTransformer(model_cfg)
+    if ckpt: _check_same_model(out_dir, ckpt, model)
     train_ids, val_ids = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long))
-    model_cfg, train_cfg = preset_configs(preset, tok.vocab_size, **train_overrides)
-    if ckpt and (changed := {k: (v, getattr(model_cfg, k)) for k, v in ckpt.model_config.to_dict().items() if getattr(model_cfg, k) != v}):
-        raise ValueError(f"{str(out_dir)!r} was trained with a different model ({', '.join(f'{k}: {a} there, {b} now' for k, (a, b) in changed.items())}); "
-                         f"resume with the preset it was trained with")
-    set_seed(train_cfg.seed)
-    logger = MetricsLogger(out_dir/'metrics.jsonl')
-    trainer = Trainer(TinyTransformer(model_cfg), train_ids, val_ids, train_cfg, tokenizer=tok, checkpoint_fn=manager,
-                      callbacks=[MetricsLogCallback(logger)])
-    if ckpt: trainer.load_state_dict(ckpt.trainer_state)
-    try: trainer.train()
-    finally: logger.close()
-    if trainer.step and not manager.path_for(trainer.step).exists(): manager.save_trainer(trainer)
+    trainer = Trainer(model, train_ids, val_ids, train_cfg, tokenizer=tok)
+    if ckpt: trainer.load_state_dict({**ckpt['trainer_state'], 'model': ckpt['model']})
+    if trainer.dist.is_main: _train_and_save(trainer, out_dir, ckpt)
+    else: trainer.train()
     return RunResult(trainer.model, tok, trainer, out_dir, latest)
 
 # %% ../nbs/09a_capstone.ipynb #cafad30f
 def resolve_checkpoint(path:str|Path)->Path:
-    "A checkpoint file, or the newest valid one in a run folder (or its checkpoints/). Raises `FileNotFoundError`."
+    "A checkpoint file, or the newest valid one in a run folder (or its checkpoints/)."
     path = Path(path)
     if path.is_file(): return path
-    if not path.exists(): raise FileNotFoundError(f"{str(path)!r} does not exist; pass a checkpoint file or a run folder made by `tiny-transformer train`")
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist; pass a checkpoint file or a run folder "
+                                "made by `tiny-transformer train`")
     for folder in (path/'checkpoints', path):
         if folder.is_dir() and (latest := CheckpointManager(folder).latest()): return latest
-    raise FileNotFoundError(f"no valid checkpoint in {str(path)!r}; train first (`tiny-transformer train --out {path}`)")
+    raise FileNotFoundError(f"no valid checkpoint in {str(path)!r}; "
+                            f"train first (`tiny-transformer train --out {path}`)")
+
+# %% ../nbs/09a_capstone.ipynb #4e5f6a01
+def check_sampling(
+    max_new_tokens:int=200, # characters to generate (>= 0)
+    temperature:float=0.8, # >= 0; 0 = greedy
+    top_k:int|None=None, # keep the k most likely characters
+    top_p:float|None=None, # nucleus sampling mass, in (0, 1]
+    seed:int|None=None, # >= 0, for reproducible text
+)->None:
+    "Raise `ValueError`/`TypeError` naming the first bad sampling setting."
+    check_temperature(temperature)
+    if top_k is not None: check_top_k(top_k)
+    if top_p is not None: check_top_p(top_p)
+    for name, v in (('max_new_tokens', max_new_tokens), ('seed', seed)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+
+# %% ../nbs/09a_capstone.ipynb #4e5f6a02
+def load_sampler(
+    checkpoint:str|Path, # a checkpoint file or a run folder
+    device:str|None=None, # None: $TINY_TRANSFORMER_DEVICE, else the best working device
+)->tuple[TinyTransformer, CharTokenizer]:
+    "(model in eval mode, tokenizer) from `checkpoint`, on the device `resolve_device` picks."
+    return load_model(resolve_checkpoint(checkpoint), map_location=resolve_device(device))
 
 # %% ../nbs/09a_capstone.ipynb #daa59e03
-NOT_TEXT_IDS = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)  # never sampled: not text (and `train_run` never trains on an end token)
+NOT_TEXT_IDS = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)  # never sampled: not text
 
+def continue_text(
+    model:TinyTransformer, # from `load_sampler`
+    tok:CharTokenizer, # its tokenizer
+    prompt:str='\n', # text to continue (at least one character)
+    max_new_tokens:int=200, # characters to generate
+    temperature:float=0.8, # 0 = greedy
+    top_k:int|None=None, # keep the k most likely characters
+    top_p:float|None=None, # nucleus sampling mass
+    seed:int|None=None, # for reproducible text
+    stream:bool=False, # return an iterator of pieces (the prompt is checked before it is returned)
+):
+    "Continue `prompt` with a loaded model: the text, or an iterator of pieces if `stream`."
+    if not prompt: raise ValueError("prompt is empty; give at least one character (e.g. a newline)")
+    ids = generate(model, tok.encode(prompt, strict=True), max_new_tokens, temperature=temperature,
+                   top_k=top_k, top_p=top_p, seed=seed, stream=stream, suppress_ids=NOT_TEXT_IDS,
+                   slide=max(1, model.config.max_len // 4))  # drop a quarter: the cache keeps paying off
+    return (tok.decode([i]) for i in ids) if stream else tok.decode(ids)
+
+# %% ../nbs/09a_capstone.ipynb #4e5f6a03
 def sample_text(
     checkpoint:str|Path, # a checkpoint file or a run folder
     prompt:str='\n', # text to continue
@@ -137,81 +294,300 @@ def sample_text(
     stream:bool=False, # yield the text piece by piece
     device:str|None=None, # None: the best working device
 ):
-    "Continue `prompt` with the model in `checkpoint`: the text, or an iterator of pieces if `stream`. Raises `ValueError` for characters outside the vocabulary."
-    model, tok = load_model(resolve_checkpoint(checkpoint), map_location=get_device(device).device)
-    if not prompt: raise ValueError("prompt is empty; give at least one character (e.g. a newline)")
-    prompt_ids = tok.encode(prompt, strict=True)
-    ids = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                   seed=seed, stream=stream, slide=max(1, model.config.max_len // 4),  # a full window drops a quarter, so the cache keeps paying off
-                   suppress_ids=NOT_TEXT_IDS)
-    return (tok.decode([i]) for i in ids) if stream else tok.decode(ids)
+    "Continue `prompt` with the model in `checkpoint`: the text, or an iterator of pieces if `stream`."
+    check_sampling(max_new_tokens, temperature, top_k, top_p, seed)
+    model, tok = load_sampler(checkpoint, device)
+    return continue_text(model, tok, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream)
 
 # %% ../nbs/09a_capstone.ipynb #564b52c4
-def _parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='tiny-transformer', description='Train and sample the tiny-transformer course model.')
-    sub = p.add_subparsers(dest='command', required=True)
-    t = sub.add_parser('train', help='train a model; checkpoints and metrics.jsonl go to --out')
+class _Parser(argparse.ArgumentParser):
+    "argparse that reports a bad command line in one line, naming the flag and the value."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+def _int_at_least(low:int):
+    "An argparse type: an int >= `low`."
+    def parse(s):
+        try: v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {s!r}") from None
+        if v < low: raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {v}")
+        return v
+    return parse
+
+def _positive_float(s:str)->float:
+    "An argparse type: a finite float > 0."
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
+    return v
+
+# %% ../nbs/09a_capstone.ipynb #5f6a7b01
+def _train_flags(t):
+    "The flags of `train`: the run, then model sizes, then training settings (None = the preset's)."
     t.add_argument('--out', required=True, help='run folder')
     t.add_argument('--preset', default='tiny', choices=sorted(PRESETS))
-    t.add_argument('--corpus', default=None, help="'tinyshakespeare', a path, or nothing for the bundled Shakespeare")
-    t.add_argument('--steps', type=int, default=None, help='train until this step (default: the preset)')
+    t.add_argument('--corpus', default=None, help="'tinyshakespeare', a path; default: the bundled text")
     t.add_argument('--resume', action='store_true', help='continue from the newest checkpoint in --out')
-    t.add_argument('--device', default=None); t.add_argument('--precision', default=None, choices=['fp32', 'bf16', 'fp16'])
-    t.add_argument('--batch-size', type=int, default=None); t.add_argument('--lr', type=float, default=None)
-    t.add_argument('--seed', type=int, default=None); t.add_argument('--quiet', action='store_true', help='no progress bar')
+    t.add_argument('--allow-new-chars', action='store_true', help='resume on a corpus with new characters')
+    t.add_argument('--quiet', action='store_true', help='no progress bar')
+    for flag in ('--d-model', '--n-layers', '--n-heads', '--batch-size', '--context-len', '--grad-accum'):
+        t.add_argument(flag, type=_int_at_least(1), default=None)
+    t.add_argument('--steps', type=_int_at_least(1), default=None, help='train until this step')
+    t.add_argument('--warmup', type=_int_at_least(0), default=None)
+    t.add_argument('--eval-interval', type=_int_at_least(0), default=None, help='0: never evaluate')
+    t.add_argument('--seed', type=_int_at_least(0), default=None)
+    t.add_argument('--lr', type=_positive_float, default=None, help='peak learning rate (min_lr follows)')
+    t.add_argument('--dropout', type=float, default=None)
+    t.add_argument('--schedule', default=None)
+    t.add_argument('--device', default=None); t.add_argument('--precision', default=None)
+    t.add_argument('--compile', action='store_true', default=None, help='torch.compile the model')
+
+# %% ../nbs/09a_capstone.ipynb #73aede69
+def _parser()->argparse.ArgumentParser:
+    "The `tiny-transformer` command line."
+    p = _Parser(prog='tiny-transformer', description='Train and sample the tiny-transformer course model.')
+    sub = p.add_subparsers(dest='command', required=True)
+    c = sub.add_parser('course', help='open the lessons in JupyterLab (other options go to JupyterLab)')
+    c.add_argument('--port', type=_int_at_least(1), default=None)
+    c.add_argument('--no-browser', action='store_true')
+    sub.add_parser('doctor', help='check the install in seconds')
+    d = sub.add_parser('demo', help='train a tiny model on the bundled Shakespeare, then sample')
+    d.add_argument('--out', default='runs/demo')
+    d.add_argument('--steps', type=_int_at_least(1), default=1500)
+    _train_flags(sub.add_parser('train', help='train a model; checkpoints and metrics.jsonl go to --out'))
     g = sub.add_parser('generate', help='continue a prompt with a trained model')
     g.add_argument('checkpoint', help='a checkpoint file or a run folder')
-    g.add_argument('--prompt', default='\n'); g.add_argument('--max-new-tokens', type=int, default=300)
-    g.add_argument('--temperature', type=float, default=0.8); g.add_argument('--top-k', type=int, default=None)
-    g.add_argument('--top-p', type=float, default=None); g.add_argument('--seed', type=int, default=None)
+    g.add_argument('--prompt', default='\n')
+    g.add_argument('--max-new-tokens', type=_int_at_least(0), default=300)
+    g.add_argument('--temperature', type=float, default=0.8)
+    g.add_argument('--top-k', type=int, default=None)
+    g.add_argument('--top-p', type=float, default=None)
+    g.add_argument('--seed', type=_int_at_least(0), default=None)
     g.add_argument('--device', default=None)
     g.add_argument('--interactive', action='store_true', help='read prompts from standard input, one per line')
-    d = sub.add_parser('demo', help='train a tiny model for a few steps on the bundled Shakespeare, then sample')
-    d.add_argument('--out', default='runs/demo'); d.add_argument('--steps', type=int, default=1500)
+    e = sub.add_parser('export', help='write a checkpoint as safetensors or a Hugging Face folder')
+    e.add_argument('run', help='a checkpoint file or a run folder')
+    e.add_argument('--format', required=True, choices=['safetensors', 'hf'])
+    e.add_argument('--out', required=True)
     sub.add_parser('info', help='versions and the device that would be used')
     return p
 
+# %% ../nbs/09a_capstone.ipynb #6b7c8d02
+_TRAIN_FLAGS = dict(steps='max_steps', batch_size='batch_size', context_len='context_len', lr='lr',
+                   grad_accum='grad_accum_steps', schedule='schedule', warmup='warmup_steps', seed='seed',
+                   eval_interval='eval_interval', precision='precision', device='device', compile='compile',
+                   d_model='d_model', n_layers='n_layers', n_heads='n_heads', dropout='dropout')
+
+def _end_distributed():
+    "Leave the `torchrun` process group, if this process joined one."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
+def _cmd_train(a, out):
+    "`tiny-transformer train`."
+    if a.compile and 'compile' not in {f.name for f in fields(TrainConfig)}:
+        raise ValueError("--compile needs TrainConfig(compile=...), which this version lacks; drop --compile")
+    overrides = {key: getattr(a, flag) for flag, key in _TRAIN_FLAGS.items()}
+    try: res = train_run(a.out, a.corpus, a.preset, resume=a.resume, allow_new_chars=a.allow_new_chars,
+                         progress=not a.quiet, live_plot=False, **overrides)
+    finally: _end_distributed()
+    if not res.trainer.dist.is_main: return
+    last = res.trainer.history[-1] if res.trainer.history else {}
+    out.write(f"trained to step {res.trainer.step} (loss {last.get('loss', float('nan')):.3f}) on "
+              f"{res.trainer.dist.world_size} process(es); checkpoints in {Path(a.out)/'checkpoints'}\n")
+
 # %% ../nbs/09a_capstone.ipynb #f44a48cf
+def _one_line(e:BaseException)->str:
+    "An exception's message on one line."
+    return '; '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
+
 def _stream(pieces, out):
+    "Write text pieces as they come, then a newline."
     for piece in pieces: out.write(piece); out.flush()
     out.write('\n')
 
-def _cmd_train(a, out):
-    res = train_run(a.out, a.corpus, a.preset, resume=a.resume, max_steps=a.steps, device=a.device, precision=a.precision,
-                    batch_size=a.batch_size, lr=a.lr, seed=a.seed, progress=not a.quiet, live_plot=False)
-    last = res.trainer.history[-1] if res.trainer.history else {}
-    out.write(f"trained to step {res.trainer.step} (loss {last.get('loss', float('nan')):.3f}); checkpoints in {Path(a.out)/'checkpoints'}\n")
+def _interactive(model, tok, kw:dict, out)->int:
+    "Continue each line of standard input; a bad line is one line on stderr, and the status becomes 2."
+    status = 0
+    for line in sys.stdin:
+        try: pieces = continue_text(model, tok, line.rstrip('\n') or '\n', stream=True, **kw)
+        except ValueError as e:
+            sys.stderr.write(f"tiny-transformer generate: error: {_one_line(e)}\n"); status = 2; continue
+        _stream(pieces, out); out.flush()
+    return status
 
 def _cmd_generate(a, out):
-    kw = dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, seed=a.seed, device=a.device)
-    if not a.interactive:
-        out.write(a.prompt); return _stream(sample_text(a.checkpoint, a.prompt, stream=True, **kw), out)
-    resolve_checkpoint(a.checkpoint)  # fail before the first prompt
-    for line in sys.stdin:
-        prompt = line.rstrip('\n') or '\n'
-        try: _stream(sample_text(a.checkpoint, prompt, stream=True, **kw), out)
-        except ValueError as e: out.write(f"error: {e}\n")
-        out.flush()
+    "`tiny-transformer generate`: settings checked first, the model loaded once."
+    kw = dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
+              seed=a.seed)
+    check_sampling(**kw)
+    model, tok = load_sampler(a.checkpoint, a.device)
+    if a.interactive: return _interactive(model, tok, kw, out)
+    pieces = continue_text(model, tok, a.prompt, stream=True, **kw)  # a bad prompt raises before any output
+    out.write(a.prompt); _stream(pieces, out)
 
 def _cmd_demo(a, out):
+    "`tiny-transformer demo`: train (or continue) the tiny preset, then sample."
     out_dir = Path(a.out)
-    res = train_run(out_dir, preset='tiny', resume=CheckpointManager(out_dir/'checkpoints').latest() is not None,
-                    max_steps=a.steps, progress=True, live_plot=False)
-    out.write(f"step {res.trainer.step}: loss {res.trainer.history[-1]['loss']:.3f}\n" if res.trainer.history else '')
+    res = train_run(out_dir, preset='tiny', resume=bool(_checkpoint_files(out_dir)), max_steps=a.steps,
+                    progress=True, live_plot=False)
+    if res.trainer.history: out.write(f"step {res.trainer.step}: loss {res.trainer.history[-1]['loss']:.3f}\n")
     out.write('ROMEO:'); _stream(sample_text(out_dir, 'ROMEO:', max_new_tokens=200, seed=0, stream=True), out)
 
+def _cmd_info(a, out):
+    "`tiny-transformer info`; a bad $TINY_TRANSFORMER_DEVICE is one clear line."
+    resolve_device()
+    out.write(json.dumps(env_report(), indent=1) + '\n')
+
+# %% ../nbs/09a_capstone.ipynb #6b7c8d04
+_EXPORTERS = dict(safetensors='export_safetensors', hf='export_hf')
+
+def _cmd_export(a, out):
+    "`tiny-transformer export RUN --format F --out DIR`."
+    ckpt, dest = resolve_checkpoint(a.run), Path(a.out)
+    if dest.exists() and not dest.is_dir():
+        raise ValueError(f"--out {str(dest)!r} is an existing file; expected a folder")
+    export = importlib.import_module('tiny_transformer.export')  # lesson 08c; its dependencies load only here
+    path = getattr(export, _EXPORTERS[a.format])(ckpt, dest)
+    out.write(f"exported {ckpt} as {a.format} to {path}\n")
+
+# %% ../nbs/09a_capstone.ipynb #7c8d9e02
+COURSE_START = '00a_setup.ipynb'  # the first lesson
+
+def find_lessons()->Path|None:
+    "The folder holding the lesson notebooks (./nbs, ., or the nbs/ of this clone), or None."
+    package = Path(sys.modules['tiny_transformer'].__path__[0]).resolve()
+    for folder in (Path.cwd()/'nbs', Path.cwd(), package.parent/'nbs'):
+        if (folder/COURSE_START).is_file(): return folder
+    return None
+
+# %% ../nbs/09a_capstone.ipynb #7c8d9e03
+def _cmd_course(a, out):
+    "`tiny-transformer course`: JupyterLab on the lessons, open at lesson 00a."
+    lessons = find_lessons()
+    if lessons is None: raise FileNotFoundError(
+        "the lesson notebooks are not installed with the package; get them with `git clone "
+        "https://github.com/tiny-transformer/tiny-transformer` and run `tiny-transformer course` there")
+    if importlib.util.find_spec('jupyterlab') is None:
+        raise ImportError("JupyterLab is not installed; run `pip install 'tiny-transformer[course]'`")
+    cmd = [sys.executable, '-m', 'jupyterlab', f'--ServerApp.root_dir={lessons}',
+           f'--LabApp.default_url=/lab/tree/{COURSE_START}']
+    cmd += [f'--port={a.port}'] * bool(a.port) + ['--no-browser'] * a.no_browser + a.jupyter_args
+    out.write(f"opening the course in {lessons} (stop with Ctrl-C)\n"); out.flush()
+    try: return subprocess.call(cmd)
+    except KeyboardInterrupt: return 0
+
+# %% ../nbs/09a_capstone.ipynb #8d9e0f02
+class _Skip(Exception):
+    "A doctor check that does not apply here."
+
+def _doctor_device(state):
+    "The device computes a known answer."
+    d = resolve_device()
+    x = torch.arange(12., device=d).reshape(3, 4)
+    if (got := (x @ x.T).trace().item()) != 506: raise RuntimeError(f"{d} computed {got}; expected 506")
+    return f"{d} ({get_device().reason})"
+
+def _doctor_pretrained(state):
+    "The shipped model loads."
+    if importlib.util.find_spec('tiny_transformer.pretrained') is None:
+        raise _Skip("this version has no pretrained model (tiny_transformer.pretrained)")
+    model, _ = importlib.import_module('tiny_transformer.pretrained').load_pretrained()
+    return f"{sum(p.numel() for p in model.parameters()):,} parameters"
+
+# %% ../nbs/09a_capstone.ipynb #8d9e0f03
+def _doctor_train(state):
+    "Five optimizer steps of a very small model on the bundled corpus."
+    text = load_corpus()[:20_000]
+    tok = CharTokenizer.from_text(text)
+    mcfg, tcfg = preset_configs('tiny', tok.vocab_size, d_model=32, n_layers=1, n_heads=2, max_len=32,
+                                context_len=32, batch_size=4, max_steps=5, warmup_steps=1, eval_interval=0,
+                                checkpoint_interval=0, progress=False, live_plot=False,
+                                device=str(resolve_device()))
+    set_seed(0)
+    rows = Trainer(model := TinyTransformer(mcfg), torch.tensor(tok.encode(text)), None, tcfg).train()
+    if not math.isfinite(loss := rows[-1]['loss']): raise RuntimeError(f"the loss is {loss} after 5 steps")
+    state.update(model=model, tok=tok)
+    return f"5 steps, loss {rows[0]['loss']:.2f} -> {rows[-1]['loss']:.2f}"
+
+def _doctor_sample(state):
+    "20 characters from the model just trained."
+    if 'model' not in state: raise RuntimeError("needs the training check to pass first")
+    with evaluating(state['model']) as m: text = continue_text(m, state['tok'], 'ROMEO:', 20, seed=0)
+    if len(text) != 20: raise RuntimeError(f"got {len(text)} characters; expected 20")
+    return repr(text)
+
+# %% ../nbs/09a_capstone.ipynb #8d9e0f04
+_REINSTALL = "reinstall: pip install --force-reinstall tiny-transformer"
+_REPORT = "run it again; if it still fails, report the line above (see the troubleshooting page)"
+DOCTOR_CHECKS = (  # (name, check, what to do when it fails)
+    ('imports', lambda s: f"tiny_transformer {package_version()}, torch {torch.__version__}, "
+                          f"python {platform.python_version()}", _REINSTALL),
+    ('device', _doctor_device, "unset TINY_TRANSFORMER_DEVICE or use --device cpu; for a GPU, "
+                               "reinstall PyTorch for your CUDA version (pytorch.org)"),
+    ('corpus', lambda s: f"bundled Shakespeare, {len(load_corpus()):,} characters", _REINSTALL),
+    ('pretrained', _doctor_pretrained, _REINSTALL),
+    ('training', _doctor_train, _REPORT),
+    ('sampling', _doctor_sample, _REPORT),
+)
+
+def _cmd_doctor(a, out)->int:
+    "`tiny-transformer doctor`: run every check; status 1 if any failed."
+    state, failed = {}, 0
+    for name, check, todo in DOCTOR_CHECKS:
+        try: out.write(f"ok    {name}: {check(state)}\n")
+        except _Skip as e: out.write(f"skip  {name}: {e}\n")
+        except Exception as e:  # a doctor reports every failure, whatever its type
+            failed += 1
+            out.write(f"FAIL  {name}: {type(e).__name__}: {_one_line(e)[:300]}; what to do: {todo}\n")
+        out.flush()
+    out.write("all checks passed\n" if not failed else f"{failed} check(s) failed; see the FAIL lines\n")
+    return 1 if failed else 0
+
 # %% ../nbs/09a_capstone.ipynb #fa722925
-def main(argv:list[str]|None=None, out=None)->int:
-    "Run the `tiny-transformer` command; return the exit status (2 for bad input, with one line on stderr)."
-    out = out or sys.stdout
-    a = _parser().parse_args(argv)
-    try:
-        if a.command == 'info': out.write(json.dumps(env_report(), indent=1) + '\n')
-        else: {'train': _cmd_train, 'generate': _cmd_generate, 'demo': _cmd_demo}[a.command](a, out)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError) as e:
-        sys.stderr.write(f"tiny-transformer {a.command}: error: {e}\n")
-        return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted; the last checkpoint is intact (resume with --resume)\n")
-        return 130
+_USER_ERRORS = (ValueError, TypeError, OSError, EOFError, ImportError)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_COMMANDS = dict(course=_cmd_course, doctor=_cmd_doctor, demo=_cmd_demo, train=_cmd_train,
+                 generate=_cmd_generate, export=_cmd_export, info=_cmd_info)
+
+def _error_line(command:str, e:BaseException)->str:
+    "`tiny-transformer CMD: error: ...` for `e`, with a hint for a disk that is full or read-only."
+    msg = _one_line(e)
+    if isinstance(e, OSError) and e.errno in _DISK_ERRNOS and not isinstance(e, DiskSpaceError):
+        msg += '; free some space, fix the permissions, or write somewhere else'
+    return f"tiny-transformer {command}: error: {msg}\n"
+
+def _quiet_broken_pipe(out)->int:
+    "The reader went away (`| head`): stop quietly with status 0, as Unix tools do."
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # StringIO has no file descriptor
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # so the flush at exit cannot fail again
     return 0
+
+# %% ../nbs/09a_capstone.ipynb #9e0f1a02
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    "Show a warning as one line on stderr."
+    sys.stderr.write(f"tiny-transformer: warning: {_one_line(message)}\n")
+
+def main(argv:list[str]|None=None, out=None)->int:
+    "Run the `tiny-transformer` command; return its exit status (2 for bad input, with one line on stderr)."
+    out = out or sys.stdout
+    p = _parser()
+    try:
+        a, extra = p.parse_known_args(argv)
+        if extra and a.command != 'course': p.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e: return 0 if e.code is None else e.code
+    a.jupyter_args = extra  # `course` passes them on to JupyterLab
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try: return _COMMANDS[a.command](a, out) or 0
+        except BrokenPipeError: return _quiet_broken_pipe(out)
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted; the last checkpoint is intact (resume with --resume)\n")
+            return 130
+        except _USER_ERRORS as e:
+            sys.stderr.write(_error_line(a.command, e))
+            return 2
+
+# %% ../nbs/09a_capstone.ipynb #9e0f1a03
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # python -m / torchrun -m
