@@ -16,7 +16,8 @@ from .files import atomic_write, package_version
 from .tokenizer import CharTokenizer, PAD_ID, UNK_ID, BOS_ID, EOS_ID
 from .data import load_corpus, train_val_split
 from .model import ModelConfig, TinyTransformer
-from .training import Trainer, TrainConfig
+from .training import Trainer, TrainConfig, TrainingDiverged
+from .scale import keep_schedule
 from .sampling import generate, check_temperature, check_top_k, check_top_p
 from .checkpoint import (CheckpointManager, CheckpointError, DiskSpaceError,
                                          describe_mismatch, load_model, read_checkpoint)
@@ -182,7 +183,7 @@ def _remove_partial_run(out_dir:Path, made:list[Path])->None:
         with contextlib.suppress(OSError): p.rmdir() if p.is_dir() else p.unlink()  # a folder only if empty
 
 # %% ../nbs/09a_capstone.ipynb #7b2e4d05
-def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None)->None:
+def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None, max_steps:int)->None:
     "Train with checkpoints and a metrics log in `out_dir` (rank 0); a failed fresh run leaves nothing."
     made = [p for p in (out_dir, out_dir/'checkpoints', out_dir/'metrics.jsonl') if not p.exists()]
     try:
@@ -191,7 +192,7 @@ def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None)->None:
         with MetricsLogger(out_dir/'metrics.jsonl') as logger:
             trainer.checkpoint_fn = manager
             trainer.callbacks.append(logger)
-            trainer.train()
+            trainer.train(max_steps)
         if trainer.step and not manager.path_for(trainer.step).exists(): manager.save_trainer(trainer)
     except BaseException:  # also Ctrl-C: clean up, then let it through
         if ckpt is None: _remove_partial_run(out_dir, made)
@@ -214,14 +215,17 @@ def train_run(
     tok = CharTokenizer.from_dict(ckpt['meta']['tokenizer']) if ckpt else CharTokenizer.from_text(text)
     if ckpt and not allow_new_chars: check_known_chars(text, tok, corpus)
     model_cfg, train_cfg = preset_configs(preset, tok.vocab_size, **overrides)
+    saved = ckpt['trainer_state'].get('train_config') if ckpt else None
+    if saved: train_cfg = keep_schedule(train_cfg, saved)  # a resumed run continues its own schedule exactly
+    stop_at = overrides.get('max_steps') or train_cfg.max_steps  # --steps only says where this run stops
     set_seed(train_cfg.seed)  # the same initial weights in every process
     model = TinyTransformer(model_cfg)
     if ckpt: _check_same_model(out_dir, ckpt, model)
     train_ids, val_ids = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long))
     trainer = Trainer(model, train_ids, val_ids, train_cfg, tokenizer=tok)
     if ckpt: trainer.load_state_dict({**ckpt['trainer_state'], 'model': ckpt['model']})
-    if trainer.dist.is_main: _train_and_save(trainer, out_dir, ckpt)
-    else: trainer.train()
+    if trainer.dist.is_main: _train_and_save(trainer, out_dir, ckpt, stop_at)
+    else: trainer.train(stop_at)
     return RunResult(trainer.model, tok, trainer, out_dir, latest)
 
 # %% ../nbs/09a_capstone.ipynb #cafad30f
@@ -546,7 +550,7 @@ def _cmd_doctor(a, out)->int:
     return 1 if failed else 0
 
 # %% ../nbs/09a_capstone.ipynb #fa722925
-_USER_ERRORS = (ValueError, TypeError, OSError, EOFError, ImportError)
+_USER_ERRORS = (ValueError, TypeError, OSError, EOFError, ImportError, TrainingDiverged)
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 _COMMANDS = dict(course=_cmd_course, doctor=_cmd_doctor, demo=_cmd_demo, train=_cmd_train,
                  generate=_cmd_generate, export=_cmd_export, info=_cmd_info)
