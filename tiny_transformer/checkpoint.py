@@ -89,8 +89,9 @@ class CheckpointError(ValueError):
 
 _ZIP_MAGIC = b'PK\x03\x04'
 SAFETENSORS_SUFFIX = '.safetensors'
-# what torch.load raises for damaged archives: a bad zip index, a truncated pickle, a garbled record
-_CORRUPT_ERRORS = (RuntimeError, EOFError, KeyError, IndexError, ValueError)
+# what torch.load raises for damaged archives: a bad zip index, a truncated or garbled pickle, a bad record
+_CORRUPT_ERRORS = (RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError, AttributeError,
+                   OverflowError)
 _CORRUPT_ERRNOS = (errno.EINVAL,)  # torch.load's OSError for an archive cut short
 
 def _not_a_checkpoint_file(path:Path)->str|None:
