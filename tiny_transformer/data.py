@@ -6,7 +6,7 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/data.html.md"""
 
 # %% ../nbs/06b_data.ipynb #436f6264
 from __future__ import annotations
-import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, urllib.error, urllib.request
+import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, urllib.error, urllib.request, zlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -39,17 +39,27 @@ def _embedded_text()->str:
     return raw.decode('utf-8')
 
 # %% ../nbs/06b_data.ipynb #d761691c
+def _read_bytes(path:Path)->bytes:
+    "The bytes of `path`, decompressed if its name ends in `.gz`."
+    raw = path.read_bytes()
+    if path.suffix.lower() != '.gz': return raw
+    try: return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut-off stream an EOFError
+        raise ValueError(f"corpus file {str(path)!r} is not a complete gzip file ({type(e).__name__}: {e}); "
+                         "download it again, or pass the uncompressed text file") from None
+
 def read_text_file(path:str|os.PathLike)->str:
-    "The text of a UTF-8 file (`.gz` is decompressed). Raises `FileNotFoundError`, or `ValueError` for an empty or non-UTF-8 file."
+    "The text of a UTF-8 file (`.gz` is decompressed)."
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"no corpus file at {str(path)!r}" + (" (it is a directory)" if path.is_dir() else ""))
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
+        why = " (it is a directory)" if path.is_dir() else ""
+        raise FileNotFoundError(f"no corpus file at {str(path)!r}{why}")
+    raw = _read_bytes(path)
     if not raw: raise ValueError(f"corpus file {str(path)!r} is empty; expected UTF-8 text")
     try: return raw.decode('utf-8')
     except UnicodeDecodeError as e:
-        raise ValueError(f"corpus file {str(path)!r} is not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} ({e.reason}); "
-                         "convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
+        raise ValueError(f"corpus file {str(path)!r} is not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} "
+                         f"({e.reason}); convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
 
 # %% ../nbs/06b_data.ipynb #1b66c25a
 TINYSHAKESPEARE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
@@ -148,11 +158,13 @@ def train_val_split(
     text_or_ids:str|Sequence|torch.Tensor, # the whole corpus, as text or ids
     val_fraction:float=0.1, # share of the end of the corpus kept for validation
 ):
-    "`(train, val)`: the first and the last `val_fraction` of the corpus. Raises `ValueError` if either part would be empty."
+    "`(train, val)`: the first `int(n * (1 - val_fraction))` items and the rest, as nanoGPT splits."
     if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
     n = len(text_or_ids)
-    n_train = n - max(1, round(n * val_fraction))
-    if n_train < 1: raise ValueError(f"corpus of length {n} is too short to split with val_fraction={val_fraction}")
+    n_train = int(n * (1 - val_fraction))
+    if not 0 < n_train < n:
+        raise ValueError(f"corpus of length {n} is too short to split with val_fraction={val_fraction}: train "
+                         f"would get {n_train} items and validation {n - n_train}; use a longer corpus")
     return text_or_ids[:n_train], text_or_ids[n_train:]
 
 # %% ../nbs/06b_data.ipynb #d89eae6a
