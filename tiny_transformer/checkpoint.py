@@ -40,7 +40,7 @@ def check_disk_space(
     margin_fraction:float=DISK_MARGIN_FRACTION, # extra room asked for, as a fraction of `expected_bytes`
     margin_bytes:int=DISK_MARGIN_BYTES, # and at least this many extra bytes
 )->int:
-    "The free bytes in `folder`. Raises `DiskSpaceError` if fewer than `expected_bytes` plus the margin."
+    "The free bytes in `folder`."
     needed = expected_bytes + max(margin_bytes, math.ceil(expected_bytes * margin_fraction))
     free = shutil.disk_usage(folder).free
     if free < needed:
@@ -159,7 +159,7 @@ def build_checkpoint(
     trainer_state:dict|None=None, # `Trainer.state_dict()`: tensors and plain containers only
     extra:dict|None=None, # anything else JSON-safe you want to keep
 )->dict:
-    "The checkpoint dict `save_checkpoint` writes, hash included. Raises `TypeError` for values a checkpoint cannot hold."
+    "The checkpoint dict `save_checkpoint` writes, hash included."
     if not hasattr(model, 'config') or not hasattr(model.config, 'to_dict'):
         raise TypeError(f"model is a {type(model).__name__} without .config.to_dict(); a checkpoint must be able to rebuild it")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0: raise ValueError(f"step must be a non-negative int, got {step!r}")
@@ -237,7 +237,7 @@ def read_checkpoint(
     path:str|Path, # a file written by `save_checkpoint`
     map_location='cpu', # where tensors go
 )->dict:
-    "The verified checkpoint dict, `meta` parsed. Raises `CheckpointError` (invalid or tampered) or `OSError` (unreadable)."
+    "The verified checkpoint dict, `meta` parsed."
     path = Path(path)
     ckpt = safe_load(path, map_location)
     def bad(why): return CheckpointError(f"{str(path)!r} is not a valid checkpoint: {why}")
@@ -390,7 +390,7 @@ def load_model(
     path:str|Path, # a file written by `save_checkpoint` with a tokenizer
     map_location='cpu', # where the weights go
 )->tuple:
-    "(model in eval mode, tokenizer) from `path` alone. Raises `CheckpointError` if the checkpoint has no tokenizer."
+    "(model in eval mode, tokenizer) from `path` alone."
     ckpt = load_checkpoint(path, map_location=map_location)
     if ckpt.tokenizer is None: raise CheckpointError(f"{str(path)!r} was saved without a tokenizer; pass tokenizer= to save_checkpoint")
     return ckpt.model.eval(), ckpt.tokenizer

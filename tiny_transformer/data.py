@@ -30,7 +30,7 @@ EMBEDDED_FILE = 'shakespeare.txt.gz'
 EMBEDDED_SHA256 = '318180baff5a9c60db348fb6d651653e44a1a125e929bf9a08f04f6eaafacd03'  # of the decompressed text
 
 def _embedded_text()->str:
-    "The embedded Shakespeare corpus. Raises `RuntimeError` if the packaged file is missing or corrupt."
+    "The embedded Shakespeare corpus."
     try: raw = gzip.decompress(resources.files('tiny_transformer').joinpath('corpora', EMBEDDED_FILE).read_bytes())
     except (FileNotFoundError, OSError, EOFError) as e:
         raise RuntimeError(f"the embedded corpus tiny_transformer/corpora/{EMBEDDED_FILE} is missing or unreadable ({e}); reinstall tiny-transformer") from None
@@ -70,7 +70,7 @@ _CHUNK = 1 << 16
 
 # %% ../nbs/06b_data.ipynb #1e77b5a8
 def _fetch(url:str, f, timeout:float)->str:
-    "Stream `url` into the binary file `f`; return the sha256 of what arrived. Raises `ConnectionError` for any network failure."
+    "Stream `url` into the binary file `f`; return the sha256 of what arrived."
     h, n, expected = hashlib.sha256(), 0, None  # digest, bytes received, bytes announced
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -90,7 +90,7 @@ def download(
     sha256:str, # expected hex digest; the file is kept only if it matches
     timeout:float=DOWNLOAD_TIMEOUT_S, # seconds without data before giving up
 )->Path:
-    "Download `url` to `dest` atomically, verifying `sha256`. Raises `ConnectionError` if unreachable, `ValueError` on a checksum mismatch."
+    "Download `url` to `dest` atomically, verifying `sha256`."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     def fetch_verified(f):
         got = _fetch(url, f, timeout)
@@ -108,7 +108,7 @@ def cache_dir()->Path:
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'tiny_transformer'
 
 def _local_copy(p:str|os.PathLike, where:str)->Path:
-    "The verified tinyshakespeare file at `p` (a file or a folder). Raises `FileNotFoundError`/`ValueError`."
+    "The verified tinyshakespeare file at `p` (a file or a folder)."
     p = Path(p).expanduser()
     if p.is_dir():
         found = [p/n for n in TINYSHAKESPEARE_NAMES if (p/n).is_file()]
@@ -125,7 +125,7 @@ def tinyshakespeare_path(
     url:str=TINYSHAKESPEARE_URL, # where to download it from
     cache:str|os.PathLike|None=None, # cache folder; None: `cache_dir()`
 )->Path:
-    "Path of a verified tinyshakespeare file, downloading it if needed. Raises `ConnectionError` offline without a copy, `ValueError` for a wrong copy."
+    "Path of a verified tinyshakespeare file, downloading it if needed."
     if path is not None: return _local_copy(path, 'the path argument')
     if env := os.environ.get(DATA_ENV): return _local_copy(env, f'${DATA_ENV}')
     dest = Path(cache if cache is not None else cache_dir())/TINYSHAKESPEARE_NAMES[0]
@@ -143,7 +143,7 @@ CORPORA = (EMBEDDED_CORPUS, TINYSHAKESPEARE)
 def load_corpus(
     name_or_path:str|os.PathLike|None=None, # None or 'shakespeare' (embedded), 'tinyshakespeare', or a path to a UTF-8 file
 )->str:
-    "The text of a corpus. Raises `FileNotFoundError`/`ValueError` for a bad file, `ConnectionError` when tinyshakespeare can't be fetched."
+    "The text of a corpus."
     if name_or_path is None or name_or_path == EMBEDDED_CORPUS: return _embedded_text()
     if name_or_path == TINYSHAKESPEARE: return read_text_file(tinyshakespeare_path())
     if not isinstance(name_or_path, (str, os.PathLike)):
@@ -187,7 +187,7 @@ def get_batch(
     generator:torch.Generator|None=None, # source of the start positions; None: the global RNG
     device:str|torch.device|None=None, # move x and y there (pinned, non-blocking for CUDA)
 )->tuple[torch.Tensor, torch.Tensor]:
-    "Random windows `(x, y)`, each `(batch_size, context_len)`, `y` shifted one left. Raises `ValueError`/`TypeError` for bad arguments."
+    "Random windows `(x, y)`, each `(batch_size, context_len)`, `y` shifted one left."
     data = _check_data(data, context_len)
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     starts = torch.randint(len(data) - context_len, (batch_size,), generator=generator)
@@ -206,7 +206,7 @@ def plot_batch(
     tokenizer:CharTokenizer, # to show ids as characters
     rows:int=2, # how many rows of the batch to draw
 )->Figure:
-    "Grid of characters: for each row, x above y, with the shift between them visible. Raises `ValueError` for mismatched shapes."
+    "Grid of characters: for each row, x above y, with the shift between them visible."
     if x.shape != y.shape or x.ndim != 2: raise ValueError(f"x and y must both be (B, T); got {tuple(x.shape)} and {tuple(y.shape)}")
     rows = min(rows, len(x)); T = x.shape[1]
     fig, axs = plt.subplots(rows, 1, figsize=(0.28 * T + 1, 0.7 * rows + 0.3), squeeze=False)
@@ -270,7 +270,7 @@ def make_dataloader(
     drop_last:bool=True, # drop a last, smaller batch
     **kwargs, # passed on to `DataLoader` (e.g. prefetch_factor, persistent_workers)
 )->DataLoader:
-    "A `DataLoader` of random `(x, y)` windows, reproducible from `seed`. Raises `ValueError` for bad sizes."
+    "A `DataLoader` of random `(x, y)` windows, reproducible from `seed`."
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     if not isinstance(num_workers, int) or num_workers < 0: raise ValueError(f"num_workers must be an int >= 0; got {num_workers!r}")
     ds = RandomWindowDataset(data, context_len, seed=seed, length=length)
@@ -295,7 +295,7 @@ def pad_collate(
     batch:Sequence, # sequences of ids, or (x, y) pairs of equal-length sequences
     pad_id:int=PAD_ID, # input padding id
 )->tuple[torch.Tensor, torch.Tensor]:
-    "Right-padded `(x, y)`, each `(B, T_max)`: `x` padded with `pad_id`, `y` with `IGNORE_INDEX`. Raises `ValueError` for an empty batch or bad items."
+    "Right-padded `(x, y)`, each `(B, T_max)`: `x` padded with `pad_id`, `y` with `IGNORE_INDEX`."
     if len(batch) == 0: raise ValueError("batch is empty; expected at least one sequence")
     pairs = [_as_pair(item) for item in batch]
     T = max(len(x) for x, _ in pairs)

@@ -98,7 +98,7 @@ def json_safe(
     obj, # a number, string, bool, None, scalar tensor, NumPy scalar, or a list/tuple/dict of these
     where:str='value', # how to name `obj` in an error
 ):
-    "`obj` with scalar tensors and NumPy numbers as Python numbers. Raises `TypeError` naming `where`."
+    "`obj` with scalar tensors and NumPy numbers as Python numbers."
     if obj is None or isinstance(obj, (bool, int, float, str)): return obj
     if isinstance(obj, torch.Tensor) and obj.numel() == 1: return obj.item()
     if type(obj).__module__ == 'numpy' and hasattr(obj, 'item'): return json_safe(obj.item(), where)

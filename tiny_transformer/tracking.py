@@ -86,7 +86,7 @@ def read_metrics(
     path:str|Path, # a JSON-lines file written by `MetricsLogger`
     strict:bool=True, # raise on a malformed line; False: warn about each one and keep the good records
 )->list[dict]:
-    "The records of a JSON-lines metrics file. Raises `ValueError` naming the line number of a malformed line (when `strict`)."
+    "The records of a JSON-lines metrics file."
     lines = Path(path).read_bytes().split(b'\n')  # decoded line by line: one bad byte is reported, not replaced
     records = []
     for i, line in enumerate(lines, start=1):
