@@ -88,7 +88,7 @@ def kill_loop(ctx, mode, folder, latest_of):
         step = check_state(load_checkpoint(path), f'kill {i}, {path.name}')
         assert step >= last, f'kill {i}: went back from step {last} to {step}'
         last = step
-        for t in temps: t.unlink()  # a real run would clean these up (CheckpointManager.stale_temp_files)
+        for t in temps: t.unlink(missing_ok=True)  # save_checkpoint alone leaves them; a manager removes them
     print(f'{mode}: {N_KILLS} kills, {interrupted} during a write, reached step {last}')
     return last, interrupted
 
@@ -102,11 +102,18 @@ def test_sigkill_during_save_checkpoint(tmp_path, ctx):
     assert interrupted > 0, 'no kill landed during a write (no temporary file was ever left); raise MAX_WAIT_S or BLOB_NUMEL'
 
 
+def manager_latest(folder):
+    "Open the folder as a run would: the temporary files of killed saves are gone, then find the latest."
+    manager = CheckpointManager(folder, keep_last=2)
+    assert manager.temp_files() == [], 'opening the folder must remove the temporary files of killed saves'
+    return manager.latest()
+
+
 def test_sigkill_during_manager_save(tmp_path, ctx):
     "CheckpointManager: the latest verified checkpoint survives kills during saves and pruning."
     model = tiny_model()
     CheckpointManager(tmp_path, keep_last=2).save(0, model, metrics={'loss': 0.0}, trainer_state=fill_state(model, 0))
-    last, interrupted = kill_loop(ctx, 'manager', tmp_path, lambda folder: CheckpointManager(folder, keep_last=2).latest())
+    last, interrupted = kill_loop(ctx, 'manager', tmp_path, manager_latest)
     assert last > 0 and interrupted > 0, (last, interrupted)
     manager = CheckpointManager(tmp_path, keep_last=2)
     manager.prune()  # a kill during pruning leaves extra files, never a broken one; the next prune catches up

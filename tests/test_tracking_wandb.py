@@ -1,4 +1,5 @@
-"A real Weights & Biases run, offline: `WandbTracker.init` twice in one process gives one run (skipped without wandb)."
+"A real Weights & Biases run, offline: one run per process, no silent joining, no logging after finish (skipped without wandb)."
+import re
 import pytest
 
 wandb = pytest.importorskip('wandb', reason='wandb is optional (not a dependency); pip install wandb to run this test')
@@ -31,3 +32,28 @@ def test_init_twice_is_one_offline_run(offline):
     assert third.init().id != run.id  # after finish, a fresh run
     third.finish()
     assert len(_runs(offline)) == 2, _runs(offline)
+
+
+def test_another_project_name_or_config_is_refused_not_joined(offline):
+    first = WandbTracker(project='tt-a', config={'lr': 1e-3})
+    run = first.init()
+    for other, says in ((WandbTracker(project='tt-b'), "project 'tt-a' (this tracker asks for 'tt-b')"),
+                        (WandbTracker(project='tt-a', name='other'), "(this tracker asks for 'other')"),
+                        (WandbTracker(project='tt-a', config={'lr': 5.0}), "config 'lr' = 0.001 (this tracker has 5.0)")):
+        with pytest.raises(ValueError, match=rf'active run \({run.id}\).*{re.escape(says)}'):
+            other.init()
+        assert other.run is None
+    assert wandb.run is run and dict(run.config.items())['lr'] == 1e-3  # still the one run, its config untouched
+    first.finish()
+
+
+def test_log_after_finish_is_a_clear_error(offline):
+    first = WandbTracker(project='tt-test')
+    first.log({'loss': 1.0}, step=1)
+    joined = WandbTracker(project='tt-test')
+    joined.init()
+    first.finish()
+    with pytest.raises(RuntimeError, match='was finished; create a new WandbTracker'):
+        first.log({'loss': 0.5}, step=2)
+    with pytest.raises(RuntimeError, match='was finished elsewhere'):
+        joined.log({'loss': 0.5}, step=2)

@@ -6,7 +6,7 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/checkpoint.html.md"""
 
 # %% ../nbs/08a_checkpoint.ipynb #3b6a8cc3
 from __future__ import annotations
-import dataclasses, errno, hashlib, json, math, os, pickle, re, shutil, warnings
+import dataclasses, errno, hashlib, json, logging, math, os, pickle, re, shutil, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
@@ -14,14 +14,14 @@ from fastcore.basics import patch
 from .model import ModelConfig, TinyTransformer
 from .tokenizer import CharTokenizer
 from .training import TrainConfig
-from .files import TMP_SUFFIX, atomic_write, fsync_dir, json_safe, package_version
+from .files import TMP_SUFFIX, atomic_write, fsync_dir, json_safe, package_version, writer_alive
 
 # %% auto #0
-__all__ = ['DISK_MARGIN_FRACTION', 'DISK_MARGIN_BYTES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'REQUIRED_KEYS',
-           'REQUIRED_META', 'RUNTIME_FIELDS', 'DiskSpaceError', 'check_disk_space', 'content_hash', 'CheckpointError',
-           'safe_load', 'build_checkpoint', 'estimated_size', 'save_checkpoint', 'read_checkpoint',
-           'CheckpointMismatchError', 'describe_mismatch', 'Checkpoint', 'load_checkpoint', 'load_model',
-           'CheckpointManager']
+__all__ = ['DISK_MARGIN_FRACTION', 'DISK_MARGIN_BYTES', 'SAFETENSORS_SUFFIX', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION',
+           'REQUIRED_KEYS', 'REQUIRED_META', 'RUNTIME_FIELDS', 'DiskSpaceError', 'check_disk_space', 'content_hash',
+           'CheckpointError', 'safe_load', 'build_checkpoint', 'estimated_size', 'save_checkpoint', 'read_checkpoint',
+           'CheckpointMismatchError', 'describe_mismatch', 'Checkpoint', 'implied_num_params', 'load_checkpoint',
+           'load_model', 'CheckpointManager']
 
 # %% ../nbs/08a_checkpoint.ipynb #b42cfe09
 DISK_MARGIN_FRACTION = 0.10
@@ -40,12 +40,13 @@ def check_disk_space(
     margin_fraction:float=DISK_MARGIN_FRACTION, # extra room asked for, as a fraction of `expected_bytes`
     margin_bytes:int=DISK_MARGIN_BYTES, # and at least this many extra bytes
 )->int:
-    "Return the free bytes in `folder`; raise `DiskSpaceError` if they are fewer than `expected_bytes` plus the margin."
+    "The free bytes in `folder`."
     needed = expected_bytes + max(margin_bytes, math.ceil(expected_bytes * margin_fraction))
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise DiskSpaceError(f"not enough disk space in {str(folder)!r}: {_fmt_bytes(free)} free, a checkpoint needs "
-                             f"{_fmt_bytes(needed)} ({_fmt_bytes(expected_bytes)} + margin); free some space or save elsewhere")
+        raise DiskSpaceError(f"not enough disk space in {str(folder)!r}: {_fmt_bytes(free)} free, a checkpoint "
+                             f"needs {_fmt_bytes(needed)} ({_fmt_bytes(expected_bytes)} + margin); "
+                             "free some space or save elsewhere")
     return free
 
 # %% ../nbs/08a_checkpoint.ipynb #742f9176
@@ -87,28 +88,48 @@ class CheckpointError(ValueError):
     "A file that is not a valid checkpoint: corrupt, truncated, tampered with, unsafe or incomplete."
 
 _ZIP_MAGIC = b'PK\x03\x04'
-# what torch.load raises for damaged archives: a bad zip index, a truncated pickle, a garbled record
-_CORRUPT_ERRORS = (RuntimeError, EOFError, KeyError, IndexError, ValueError)
+SAFETENSORS_SUFFIX = '.safetensors'
+# what torch.load raises for damaged archives: a bad zip index, a truncated or garbled pickle, a bad record
+_CORRUPT_ERRORS = (RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError, AttributeError,
+                   OverflowError)
+_CORRUPT_ERRNOS = (errno.EINVAL,)  # torch.load's OSError for an archive cut short
+
+def _not_a_checkpoint_file(path:Path)->str|None:
+    "Why `path` cannot hold a checkpoint, found without reading it; None if it may."
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        return "its name ends in .safetensors, so torch would read it as bare safetensors weights"
+    if path.is_symlink() and not path.exists(): return f"it is a link to {os.readlink(path)!r}, which does not exist"
+    if path.is_dir(): return "it is a folder, not a file"
+    return None
+
+def _corrupt(path:Path, e:BaseException)->CheckpointError:
+    "The `CheckpointError` for an exception torch raised while parsing `path`."
+    first = str(e).splitlines()[0].split('. ')[0][:200] if str(e) else 'no message'  # torch's messages run on
+    return CheckpointError(f"cannot load {str(path)!r}: the file is corrupt or truncated ({type(e).__name__}: {first}); "
+                           "use an older checkpoint or save again")
 
 # %% ../nbs/08a_checkpoint.ipynb #a46ee0b3
 def safe_load(
     path:str|Path, # the file to read
     map_location='cpu', # where tensors go, as for `torch.load`
 ):
-    "`torch.load(weights_only=True)` that raises `CheckpointError` for unsafe or corrupt files and `OSError` for unreadable ones."
+    "`torch.load(weights_only=True)` that never runs code and names the file in every error."
     path = Path(path)
+    if why := _not_a_checkpoint_file(path):
+        raise CheckpointError(f"cannot load {str(path)!r}: {why}; expected a file written by save_checkpoint")
     with open(path, 'rb') as f: head = f.read(len(_ZIP_MAGIC))
     if head != _ZIP_MAGIC:
-        why = 'it is empty' if not head else f'it starts with {head!r}, not a zip archive (a truncated file or an old pickle?)'
+        why = 'it is empty' if not head else f'it starts with {head!r}, not a zip archive (truncated? an old pickle?)'
         raise CheckpointError(f"cannot load {str(path)!r}: {why}; expected a file written by save_checkpoint")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"refused to load {str(path)!r}: it asks for Python objects other than tensors and plain "
-                              f"containers, and unpickling them could run code (or the file is damaged): "
+        raise CheckpointError(f"refused to load {str(path)!r}: it asks for Python objects other than tensors and "
+                              f"plain containers, and unpickling them could run code (or the file is damaged): "
                               f"{str(e).splitlines()[-1][:200]}") from None
-    except _CORRUPT_ERRORS as e:
-        first = str(e).splitlines()[0].split('. ')[0][:200] if str(e) else 'no message'  # torch's messages run on
-        raise CheckpointError(f"cannot load {str(path)!r}: the file is corrupt ({type(e).__name__}: {first})") from None
+    except OSError as e:
+        if e.errno not in _CORRUPT_ERRNOS: raise  # an I/O error of the machine, not a broken file
+        raise _corrupt(path, e) from None
+    except _CORRUPT_ERRORS as e: raise _corrupt(path, e) from None
 
 # %% ../nbs/08a_checkpoint.ipynb #80b17c5e
 CHECKPOINT_FORMAT = 'tiny-transformer-checkpoint'
@@ -138,7 +159,7 @@ def build_checkpoint(
     trainer_state:dict|None=None, # `Trainer.state_dict()`: tensors and plain containers only
     extra:dict|None=None, # anything else JSON-safe you want to keep
 )->dict:
-    "The checkpoint dict `save_checkpoint` writes, hash included. Raises `TypeError` for values a checkpoint cannot hold."
+    "The checkpoint dict `save_checkpoint` writes, hash included."
     if not hasattr(model, 'config') or not hasattr(model.config, 'to_dict'):
         raise TypeError(f"model is a {type(model).__name__} without .config.to_dict(); a checkpoint must be able to rebuild it")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0: raise ValueError(f"step must be a non-negative int, got {step!r}")
@@ -160,6 +181,25 @@ def estimated_size(obj)->int:
     return 16
 
 # %% ../nbs/08a_checkpoint.ipynb #e02d7c8c
+_DISK_FULL_ERRNOS = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))  # no space, over quota
+_TORCH_SHORT_WRITE = ('unexpected pos', 'file write failed')  # how torch's zip writer reports a short write
+
+def _disk_full(e:BaseException)->bool:
+    "Whether `e` is how a write that ran out of space surfaces, from Python or from torch's zip writer."
+    if isinstance(e, OSError): return e.errno in _DISK_FULL_ERRNOS
+    return isinstance(e, RuntimeError) and any(s in str(e) for s in _TORCH_SHORT_WRITE)
+
+def _write_checkpoint(path:Path, ckpt:dict, fsync:bool)->Path:
+    "`atomic_write` of `ckpt`; a disk that fills up meanwhile is a `DiskSpaceError`."
+    try: return atomic_write(path, lambda f: torch.save(ckpt, f), fsync=fsync)
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, DiskSpaceError) or not _disk_full(e): raise
+        free = shutil.disk_usage(path.parent).free
+        raise DiskSpaceError(f"the disk filled up while writing {str(path)!r} ({_fmt_bytes(free)} free now, the "
+                             f"checkpoint needs about {_fmt_bytes(estimated_size(ckpt))}); the previous file is "
+                             "untouched; free some space or save elsewhere") from None
+
+# %% ../nbs/08a_checkpoint.ipynb #a0c1e2d3
 def save_checkpoint(
     path:str|Path, # the checkpoint file (conventionally `*.pt`); its folder is created if needed
     model:torch.nn.Module, # a `TinyTransformer`
@@ -171,12 +211,15 @@ def save_checkpoint(
     extra:dict|None=None, # any other JSON-safe data
     fsync:bool=True, # make the write durable (file and folder fsync)
 )->Path:
-    "Write a checkpoint atomically. Raises `DiskSpaceError` when the disk is too full, `TypeError` for unstorable values."
+    "Write a checkpoint atomically, after checking the disk has room."
     path = Path(path)
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        raise ValueError(f"cannot save a checkpoint as {str(path)!r}: a .safetensors name is read back as bare "
+                         "weights; name it *.pt (lesson 08c's export_safetensors writes safetensors)")
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = build_checkpoint(model, tokenizer, train_config, step, metrics, trainer_state, extra)
     check_disk_space(path.parent, estimated_size(ckpt))
-    return atomic_write(path, lambda f: torch.save(ckpt, f), fsync=fsync)
+    return _write_checkpoint(path, ckpt, fsync)
 
 # %% ../nbs/08a_checkpoint.ipynb #cfb38e16
 def _parse_meta(ckpt:dict, bad)->dict:
@@ -194,7 +237,7 @@ def read_checkpoint(
     path:str|Path, # a file written by `save_checkpoint`
     map_location='cpu', # where tensors go
 )->dict:
-    "The verified checkpoint dict, `meta` parsed. Raises `CheckpointError` (invalid or tampered) or `OSError` (unreadable)."
+    "The verified checkpoint dict, `meta` parsed."
     path = Path(path)
     ckpt = safe_load(path, map_location)
     def bad(why): return CheckpointError(f"{str(path)!r} is not a valid checkpoint: {why}")
@@ -281,6 +324,27 @@ def _configs_from(path, meta):
     if parts['model_config'] is None: raise CheckpointError(f"{str(path)!r} has no model_config; it cannot rebuild the model")
     return parts['model_config'], parts['tokenizer'], parts['train_config']
 
+# %% ../nbs/08a_checkpoint.ipynb #a0c1e2d4
+def implied_num_params(
+    config:ModelConfig, # the configuration to size
+    model_cls:type=TinyTransformer, # the class it would build
+)->int:
+    "Numbers in the state dict of `model_cls(config)`, without allocating it."
+    def count(n_layers):
+        with torch.device('meta'): m = model_cls(dataclasses.replace(config, n_layers=n_layers))
+        return sum(t.numel() for t in m.state_dict().values())
+    one, two = count(1), count(2)
+    return one + (config.n_layers - 1) * (two - one)
+
+def _check_size(path:Path, config:ModelConfig, state, model_cls:type):
+    "Raise `CheckpointError` unless `config` implies as many numbers as the tensors in `state` hold."
+    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise CheckpointError(f"{str(path)!r}: its model entry is not a dict of tensors")
+    implied, stored = implied_num_params(config, model_cls), sum(t.numel() for t in state.values())
+    if implied != stored:
+        raise CheckpointError(f"{str(path)!r}: its model_config implies {implied:,} parameters but the file holds "
+                              f"{stored:,}; the config or the weights were altered, nothing was built")
+
 # %% ../nbs/08a_checkpoint.ipynb #21e75db0
 def load_checkpoint(
     path:str|Path, # a file written by `save_checkpoint`
@@ -289,20 +353,24 @@ def load_checkpoint(
     map_location='cpu', # where tensors go ('cpu', 'cuda', a torch.device)
     model_cls:type=TinyTransformer, # the class built when `model` is None (a subclass, for `from_checkpoint`)
 )->Checkpoint:
-    "Read, verify and load a checkpoint. Raises `CheckpointError` (invalid, tampered), `CheckpointMismatchError` (wrong architecture), `OSError`."
+    "Read, verify and load a checkpoint into `model`, a `trainer`, or a model built from the file."
     path = Path(path)
     ckpt = read_checkpoint(path, map_location)
     meta = ckpt['meta']
     model_config, tokenizer, train_config = _configs_from(path, meta)
     if model is None and trainer is not None: model = trainer.model
-    if model is None: model = model_cls(model_config).to(map_location)
+    if model is None:
+        _check_size(path, model_config, ckpt['model'], model_cls)
+        model = model_cls(model_config).to(map_location)
     own = _as_dict(getattr(model, 'config', None), 'model.config') or {}
     if why := describe_mismatch(meta['model_config'], own, ckpt['model'], model.state_dict()):
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} does not fit this model:\n{why}")
     model.load_state_dict(ckpt['model'], strict=True)
     trainer_state = None if ckpt['trainer_state'] is None else {**ckpt['trainer_state'], 'model': ckpt['model']}
     if trainer is not None:
-        if trainer_state is None: raise CheckpointError(f"{str(path)!r} has no trainer_state; it was saved without one and cannot resume a Trainer")
+        if trainer_state is None:
+            raise CheckpointError(f"{str(path)!r} has no trainer_state; it was saved without one and cannot "
+                                  "resume a Trainer")
         trainer.load_state_dict(trainer_state)
     return Checkpoint(path, model, model_config, tokenizer, train_config, meta['step'], meta['metrics'],
                       trainer_state, meta['library_version'], ckpt['sha256'], meta['extra'])
@@ -322,14 +390,16 @@ def load_model(
     path:str|Path, # a file written by `save_checkpoint` with a tokenizer
     map_location='cpu', # where the weights go
 )->tuple:
-    "(model in eval mode, tokenizer) from `path` alone. Raises `CheckpointError` if the checkpoint has no tokenizer."
+    "(model in eval mode, tokenizer) from `path` alone."
     ckpt = load_checkpoint(path, map_location=map_location)
     if ckpt.tokenizer is None: raise CheckpointError(f"{str(path)!r} was saved without a tokenizer; pass tokenizer= to save_checkpoint")
     return ckpt.model.eval(), ckpt.tokenizer
 
 # %% ../nbs/08a_checkpoint.ipynb #f0e81b6b
+_log = logging.getLogger('tiny_transformer.checkpoint')
+
 class CheckpointManager:
-    "Save checkpoints as `{prefix}-{step:08d}.pt` in `directory`, keep the last `keep_last` and the best by `val_loss`."
+    "Save checkpoints as `{prefix}-{step:08d}.pt` in `directory`; keep the last `keep_last` and the best."
     def __init__(self,
                  directory:str|Path, # the folder (created if needed)
                  keep_last:int=3, # how many of the most recent checkpoints to keep (>= 1)
@@ -338,14 +408,18 @@ class CheckpointManager:
                 ):
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
             raise ValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
-        if not re.fullmatch(r'[A-Za-z0-9_\-]+', prefix): raise ValueError(f"prefix must be letters, digits, '_' or '-', got {prefix!r}")
+        if not re.fullmatch(r'[A-Za-z0-9_\-]+', prefix):
+            raise ValueError(f"prefix must be letters, digits, '_' or '-', got {prefix!r}")
         self.directory, self.keep_last, self.keep_best, self.prefix = Path(directory), keep_last, keep_best, prefix
         self.directory.mkdir(parents=True, exist_ok=True)
         self._pattern = re.compile(rf'{re.escape(prefix)}-(\d+)\.pt')
-        self._cache = {}  # path -> (size, mtime_ns, step, val_loss) of files already verified
+        self._temp_pattern = re.compile(rf'\.{re.escape(prefix)}-\d+\.pt\..+{re.escape(TMP_SUFFIX)}')
+        self._cache = {}  # path -> ((size, mtime_ns), (step, val_loss)) of files already verified
+        self.remove_stale_temp_files()
 
     def __repr__(self):
-        return f"CheckpointManager({str(self.directory)!r}, keep_last={self.keep_last}, keep_best={self.keep_best}, {len(self.checkpoints())} files)"
+        return (f"CheckpointManager({str(self.directory)!r}, keep_last={self.keep_last}, "
+                f"keep_best={self.keep_best}, {len(self.checkpoints())} files)")
 
 # %% ../nbs/08a_checkpoint.ipynb #9686cb7e
 @patch
@@ -358,21 +432,50 @@ def checkpoints(self:CheckpointManager)->list[Path]:
     return [p for _, p in sorted(found)]
 
 @patch
+def temp_files(self:CheckpointManager)->list[Path]:
+    "Temporary files of saves into this folder that have not been renamed (yet)."
+    return sorted(p for p in self.directory.iterdir() if self._temp_pattern.fullmatch(p.name))
+
+# %% ../nbs/08a_checkpoint.ipynb #a0c1e2d6
+def _mtime(p:Path)->int|None:
+    "Modification time of `p` in ns, or None if it is gone."
+    try: return p.lstat().st_mtime_ns
+    except FileNotFoundError: return None
+
+@patch
 def stale_temp_files(self:CheckpointManager)->list[Path]:
-    "Temporary files left by saves that were killed before `os.replace`."
-    return sorted(p for p in self.directory.iterdir() if p.name.startswith(f'.{self.prefix}-') and p.name.endswith(TMP_SUFFIX))
+    "Temporary files whose writer has ended, or (writer unknown) older than the newest checkpoint."
+    newest = max(filter(None, map(_mtime, self.checkpoints())), default=None)
+    def stale(p):
+        if (alive := writer_alive(p)) is not None: return not alive
+        return newest is not None and (t := _mtime(p)) is not None and t < newest
+    return [p for p in self.temp_files() if stale(p)]
+
+@patch
+def remove_stale_temp_files(self:CheckpointManager)->list[Path]:
+    "Delete `stale_temp_files()` and log how many files and bytes went; return them."
+    removed, size = [], 0
+    for p in self.stale_temp_files():
+        try: n = p.lstat().st_size; p.unlink()
+        except FileNotFoundError: continue  # another manager removed it first
+        removed.append(p); size += n
+    if removed: _log.warning("removed %d temporary file(s), %s, left by interrupted saves in %r",
+                             len(removed), _fmt_bytes(size), str(self.directory))
+    return removed
 
 # %% ../nbs/08a_checkpoint.ipynb #c4967ff5
 @patch
 def _info(self:CheckpointManager, path:Path):
-    "(step, val_loss) of a verified checkpoint, or None (with a warning) if it is corrupt. Raises `OSError`."
-    st = path.stat()
+    "(step, val_loss) of a verified checkpoint, or None (with a warning if it cannot be one)."
+    try: st = path.lstat() if path.is_symlink() and not path.exists() else path.stat()
+    except FileNotFoundError: return None  # removed meanwhile
     key = (st.st_size, st.st_mtime_ns)
     if (hit := self._cache.get(path)) and hit[0] == key: return hit[1]
     try: meta = read_checkpoint(path)['meta']
     except CheckpointError as e:
         warnings.warn(f"skipping a corrupt checkpoint: {e}", stacklevel=3)  # the message names the file
         return None
+    except FileNotFoundError: return None  # removed while we read it
     val_loss = meta['metrics'].get('val_loss')
     info = (meta['step'], val_loss if isinstance(val_loss, (int, float)) and math.isfinite(val_loss) else None)
     self._cache[path] = (key, info)
@@ -381,7 +484,7 @@ def _info(self:CheckpointManager, path:Path):
 # %% ../nbs/08a_checkpoint.ipynb #19bab5cf
 @patch
 def latest(self:CheckpointManager)->Path|None:
-    "The newest checkpoint that verifies; corrupt ones are skipped with a warning. Raises `OSError`."
+    "The newest checkpoint that verifies; others are skipped with a warning. Raises `OSError`."
     for p in reversed(self.checkpoints()):
         if self._info(p) is not None: return p
     return None
@@ -401,13 +504,14 @@ def save(self:CheckpointManager,
          train_config=None, # the run's `TrainConfig`
          metrics:dict|None=None, # JSON-safe metrics
          trainer_state:dict|None=None, # `Trainer.state_dict()`
-         val_loss:float|None=None, # validation loss, used to pick the best (stored as metrics['val_loss'])
+         val_loss:float|None=None, # picks the best (stored as metrics['val_loss'])
          extra:dict|None=None, # other JSON-safe data
         )->Path:
-    "Save the checkpoint of `step`, then delete those no longer kept. Raises like `save_checkpoint`."
+    "Save the checkpoint of `step`, then delete stale temporary files and the checkpoints no longer kept."
     metrics = dict(metrics or {})
     if val_loss is not None: metrics['val_loss'] = float(val_loss)
     path = save_checkpoint(self.path_for(step), model, tokenizer, train_config, step, metrics, trainer_state, extra)
+    self.remove_stale_temp_files()
     self.prune()
     return path
 

@@ -6,7 +6,7 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/data.html.md"""
 
 # %% ../nbs/06b_data.ipynb #436f6264
 from __future__ import annotations
-import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, urllib.error, urllib.request
+import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, urllib.error, urllib.request, zlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -30,7 +30,7 @@ EMBEDDED_FILE = 'shakespeare.txt.gz'
 EMBEDDED_SHA256 = '318180baff5a9c60db348fb6d651653e44a1a125e929bf9a08f04f6eaafacd03'  # of the decompressed text
 
 def _embedded_text()->str:
-    "The embedded Shakespeare corpus. Raises `RuntimeError` if the packaged file is missing or corrupt."
+    "The embedded Shakespeare corpus."
     try: raw = gzip.decompress(resources.files('tiny_transformer').joinpath('corpora', EMBEDDED_FILE).read_bytes())
     except (FileNotFoundError, OSError, EOFError) as e:
         raise RuntimeError(f"the embedded corpus tiny_transformer/corpora/{EMBEDDED_FILE} is missing or unreadable ({e}); reinstall tiny-transformer") from None
@@ -39,17 +39,27 @@ def _embedded_text()->str:
     return raw.decode('utf-8')
 
 # %% ../nbs/06b_data.ipynb #d761691c
+def _read_bytes(path:Path)->bytes:
+    "The bytes of `path`, decompressed if its name ends in `.gz`."
+    raw = path.read_bytes()
+    if path.suffix.lower() != '.gz': return raw
+    try: return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut-off stream an EOFError
+        raise ValueError(f"corpus file {str(path)!r} is not a complete gzip file ({type(e).__name__}: {e}); "
+                         "download it again, or pass the uncompressed text file") from None
+
 def read_text_file(path:str|os.PathLike)->str:
-    "The text of a UTF-8 file (`.gz` is decompressed). Raises `FileNotFoundError`, or `ValueError` for an empty or non-UTF-8 file."
+    "The text of a UTF-8 file (`.gz` is decompressed)."
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"no corpus file at {str(path)!r}" + (" (it is a directory)" if path.is_dir() else ""))
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
+        why = " (it is a directory)" if path.is_dir() else ""
+        raise FileNotFoundError(f"no corpus file at {str(path)!r}{why}")
+    raw = _read_bytes(path)
     if not raw: raise ValueError(f"corpus file {str(path)!r} is empty; expected UTF-8 text")
     try: return raw.decode('utf-8')
     except UnicodeDecodeError as e:
-        raise ValueError(f"corpus file {str(path)!r} is not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} ({e.reason}); "
-                         "convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
+        raise ValueError(f"corpus file {str(path)!r} is not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} "
+                         f"({e.reason}); convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
 
 # %% ../nbs/06b_data.ipynb #1b66c25a
 TINYSHAKESPEARE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
@@ -60,7 +70,7 @@ _CHUNK = 1 << 16
 
 # %% ../nbs/06b_data.ipynb #1e77b5a8
 def _fetch(url:str, f, timeout:float)->str:
-    "Stream `url` into the binary file `f`; return the sha256 of what arrived. Raises `ConnectionError` for any network failure."
+    "Stream `url` into the binary file `f`; return the sha256 of what arrived."
     h, n, expected = hashlib.sha256(), 0, None  # digest, bytes received, bytes announced
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -80,7 +90,7 @@ def download(
     sha256:str, # expected hex digest; the file is kept only if it matches
     timeout:float=DOWNLOAD_TIMEOUT_S, # seconds without data before giving up
 )->Path:
-    "Download `url` to `dest` atomically, verifying `sha256`. Raises `ConnectionError` if unreachable, `ValueError` on a checksum mismatch."
+    "Download `url` to `dest` atomically, verifying `sha256`."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     def fetch_verified(f):
         got = _fetch(url, f, timeout)
@@ -98,7 +108,7 @@ def cache_dir()->Path:
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'tiny_transformer'
 
 def _local_copy(p:str|os.PathLike, where:str)->Path:
-    "The verified tinyshakespeare file at `p` (a file or a folder). Raises `FileNotFoundError`/`ValueError`."
+    "The verified tinyshakespeare file at `p` (a file or a folder)."
     p = Path(p).expanduser()
     if p.is_dir():
         found = [p/n for n in TINYSHAKESPEARE_NAMES if (p/n).is_file()]
@@ -115,7 +125,7 @@ def tinyshakespeare_path(
     url:str=TINYSHAKESPEARE_URL, # where to download it from
     cache:str|os.PathLike|None=None, # cache folder; None: `cache_dir()`
 )->Path:
-    "Path of a verified tinyshakespeare file, downloading it if needed. Raises `ConnectionError` offline without a copy, `ValueError` for a wrong copy."
+    "Path of a verified tinyshakespeare file, downloading it if needed."
     if path is not None: return _local_copy(path, 'the path argument')
     if env := os.environ.get(DATA_ENV): return _local_copy(env, f'${DATA_ENV}')
     dest = Path(cache if cache is not None else cache_dir())/TINYSHAKESPEARE_NAMES[0]
@@ -133,7 +143,7 @@ CORPORA = (EMBEDDED_CORPUS, TINYSHAKESPEARE)
 def load_corpus(
     name_or_path:str|os.PathLike|None=None, # None or 'shakespeare' (embedded), 'tinyshakespeare', or a path to a UTF-8 file
 )->str:
-    "The text of a corpus. Raises `FileNotFoundError`/`ValueError` for a bad file, `ConnectionError` when tinyshakespeare can't be fetched."
+    "The text of a corpus."
     if name_or_path is None or name_or_path == EMBEDDED_CORPUS: return _embedded_text()
     if name_or_path == TINYSHAKESPEARE: return read_text_file(tinyshakespeare_path())
     if not isinstance(name_or_path, (str, os.PathLike)):
@@ -148,11 +158,13 @@ def train_val_split(
     text_or_ids:str|Sequence|torch.Tensor, # the whole corpus, as text or ids
     val_fraction:float=0.1, # share of the end of the corpus kept for validation
 ):
-    "`(train, val)`: the first and the last `val_fraction` of the corpus. Raises `ValueError` if either part would be empty."
+    "`(train, val)`: the first `int(n * (1 - val_fraction))` items and the rest, as nanoGPT splits."
     if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
     n = len(text_or_ids)
-    n_train = n - max(1, round(n * val_fraction))
-    if n_train < 1: raise ValueError(f"corpus of length {n} is too short to split with val_fraction={val_fraction}")
+    n_train = int(n * (1 - val_fraction))
+    if not 0 < n_train < n:
+        raise ValueError(f"corpus of length {n} is too short to split with val_fraction={val_fraction}: train "
+                         f"would get {n_train} items and validation {n - n_train}; use a longer corpus")
     return text_or_ids[:n_train], text_or_ids[n_train:]
 
 # %% ../nbs/06b_data.ipynb #d89eae6a
@@ -175,7 +187,7 @@ def get_batch(
     generator:torch.Generator|None=None, # source of the start positions; None: the global RNG
     device:str|torch.device|None=None, # move x and y there (pinned, non-blocking for CUDA)
 )->tuple[torch.Tensor, torch.Tensor]:
-    "Random windows `(x, y)`, each `(batch_size, context_len)`, `y` shifted one left. Raises `ValueError`/`TypeError` for bad arguments."
+    "Random windows `(x, y)`, each `(batch_size, context_len)`, `y` shifted one left."
     data = _check_data(data, context_len)
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     starts = torch.randint(len(data) - context_len, (batch_size,), generator=generator)
@@ -194,7 +206,7 @@ def plot_batch(
     tokenizer:CharTokenizer, # to show ids as characters
     rows:int=2, # how many rows of the batch to draw
 )->Figure:
-    "Grid of characters: for each row, x above y, with the shift between them visible. Raises `ValueError` for mismatched shapes."
+    "Grid of characters: for each row, x above y, with the shift between them visible."
     if x.shape != y.shape or x.ndim != 2: raise ValueError(f"x and y must both be (B, T); got {tuple(x.shape)} and {tuple(y.shape)}")
     rows = min(rows, len(x)); T = x.shape[1]
     fig, axs = plt.subplots(rows, 1, figsize=(0.28 * T + 1, 0.7 * rows + 0.3), squeeze=False)
@@ -258,7 +270,7 @@ def make_dataloader(
     drop_last:bool=True, # drop a last, smaller batch
     **kwargs, # passed on to `DataLoader` (e.g. prefetch_factor, persistent_workers)
 )->DataLoader:
-    "A `DataLoader` of random `(x, y)` windows, reproducible from `seed`. Raises `ValueError` for bad sizes."
+    "A `DataLoader` of random `(x, y)` windows, reproducible from `seed`."
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     if not isinstance(num_workers, int) or num_workers < 0: raise ValueError(f"num_workers must be an int >= 0; got {num_workers!r}")
     ds = RandomWindowDataset(data, context_len, seed=seed, length=length)
@@ -283,7 +295,7 @@ def pad_collate(
     batch:Sequence, # sequences of ids, or (x, y) pairs of equal-length sequences
     pad_id:int=PAD_ID, # input padding id
 )->tuple[torch.Tensor, torch.Tensor]:
-    "Right-padded `(x, y)`, each `(B, T_max)`: `x` padded with `pad_id`, `y` with `IGNORE_INDEX`. Raises `ValueError` for an empty batch or bad items."
+    "Right-padded `(x, y)`, each `(B, T_max)`: `x` padded with `pad_id`, `y` with `IGNORE_INDEX`."
     if len(batch) == 0: raise ValueError("batch is empty; expected at least one sequence")
     pairs = [_as_pair(item) for item in batch]
     T = max(len(x) for x, _ in pairs)

@@ -6,12 +6,13 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/files.html.md"""
 
 # %% ../nbs/00b_files.ipynb #55c3584c
 from __future__ import annotations
-import contextlib, errno, hashlib, os, tempfile
+import contextlib, errno, hashlib, os, re, socket, tempfile
 from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['TMP_SUFFIX', 'sha256_file', 'fsync_dir', 'atomic_write', 'json_safe', 'package_version']
+__all__ = ['TMP_SUFFIX', 'sha256_file', 'fsync_dir', 'atomic_write', 'temp_writer', 'writer_alive', 'json_safe',
+           'package_version']
 
 # %% ../nbs/00b_files.ipynb #617308c2
 _CHUNK = 1 << 16
@@ -25,29 +26,38 @@ def sha256_file(path:str|os.PathLike)->str:
 
 # %% ../nbs/00b_files.ipynb #591ac2af
 TMP_SUFFIX = '.tmp'
-_FILE_MODE = 0o644  # mkstemp creates files readable by the owner only; downloads and checkpoints are meant to be shared
-_FSYNC_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP)  # what fsync on a folder raises where it is not supported
+_FILE_MODE = 0o644  # mkstemp makes owner-only files; downloads and checkpoints are meant to be shared
+_FSYNC_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP)  # what fsync on a folder raises where unsupported
 
 def fsync_dir(
     folder:str|Path, # the folder whose entries (a rename, a new file) must reach the disk
 ):
-    "fsync a folder so that a rename inside it is durable (a no-op on Windows, which cannot open folders). Raises `OSError`."
-    if os.name == 'nt': return
+    "fsync a folder so that a rename inside it is durable (a no-op on Windows). Raises `OSError`."
+    if os.name == 'nt': return  # Windows cannot open a folder
     fd = os.open(folder, os.O_RDONLY)
     try: os.fsync(fd)
-    except OSError as e:  # some file systems (network, FUSE) cannot fsync a folder at all: nothing more to do there
+    except OSError as e:  # some file systems (network, FUSE) cannot fsync a folder at all
         if e.errno not in _FSYNC_UNSUPPORTED: raise
     finally: os.close(fd)
 
 # %% ../nbs/00b_files.ipynb #e180e0ca
+def _host()->str: return re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname())[:32]
+
+def _temp_prefix(path:Path)->str:
+    "The start of a temporary name for `path`: `.{name}.{pid}@{host}.` names the writer."
+    return f'.{path.name}.{os.getpid()}@{_host()}.'
+
 def atomic_write(
     path:str|Path, # the file to create or replace
     write, # called as `write(f)` with a binary file object open for writing
     fsync:bool=True, # fsync the file and its folder (turn off only for throw-away files)
 )->Path:
-    "Write `path` through a temporary file in the same folder and `os.replace`; on any error `path` is untouched. Raises what `write` raises."
+    "Write `path` through a temporary file and `os.replace`; on any error `path` is untouched."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=TMP_SUFFIX)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist; "
+                                "create it first")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, 'wb') as f:
             if hasattr(os, 'fchmod'): os.fchmod(f.fileno(), _FILE_MODE)
@@ -61,12 +71,34 @@ def atomic_write(
     if fsync: fsync_dir(path.parent)
     return path
 
+# %% ../nbs/00b_files.ipynb #b1e7d2a1
+_TMP_NAME = re.compile(r'\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]*)\.[a-z0-9_]+' + re.escape(TMP_SUFFIX))
+
+def temp_writer(tmp:str|Path)->tuple[str, int, str]|None:
+    "(target name, pid, host) of a temporary file made by `atomic_write`, or None for other names."
+    m = _TMP_NAME.fullmatch(Path(tmp).name)
+    return (m['name'], int(m['pid']), m['host']) if m else None
+
+# %% ../nbs/00b_files.ipynb #b1e7d2a2
+def _pid_alive(pid:int)->bool:
+    "Whether process `pid` runs on this machine; a zombie counts as ended."
+    try: os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError: return False
+    except PermissionError: return True  # another user's process
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError): return True  # no /proc (macOS): it exists
+
+def writer_alive(tmp:str|Path)->bool|None:
+    "Whether the writer of temporary file `tmp` still runs; None if it is not on this machine."
+    if os.name == 'nt' or (w := temp_writer(tmp)) is None or w[2] != _host(): return None
+    return _pid_alive(w[1])
+
 # %% ../nbs/00b_files.ipynb #139d95d7
 def json_safe(
     obj, # a number, string, bool, None, scalar tensor, NumPy scalar, or a list/tuple/dict of these
     where:str='value', # how to name `obj` in an error
 ):
-    "`obj` with scalar tensors and NumPy numbers as Python numbers. Raises `TypeError` naming `where`."
+    "`obj` with scalar tensors and NumPy numbers as Python numbers."
     if obj is None or isinstance(obj, (bool, int, float, str)): return obj
     if isinstance(obj, torch.Tensor) and obj.numel() == 1: return obj.item()
     if type(obj).__module__ == 'numpy' and hasattr(obj, 'item'): return json_safe(obj.item(), where)
@@ -75,7 +107,8 @@ def json_safe(
         if bad := [k for k in obj if not isinstance(k, str)]:
             raise TypeError(f"{where} has non-str keys {bad[:5]!r}; JSON needs str keys")
         return {k: json_safe(v, f'{where}[{k!r}]') for k, v in obj.items()}
-    raise TypeError(f"{where} is a {type(obj).__name__}, which JSON cannot store; use numbers, strings, lists and dicts")
+    raise TypeError(f"{where} is a {type(obj).__name__}, which JSON cannot store; "
+                    "use numbers, strings, lists and dicts")
 
 # %% ../nbs/00b_files.ipynb #c49ac7bf
 __version__ = '0.1.0'  # the package version; pyproject.toml reads it from here

@@ -6,15 +6,16 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/tokenizer.html.md"""
 
 # %% ../nbs/06a_tokenizer.ipynb #ffb32c2f
 from __future__ import annotations
-import json, os, tempfile
+import json, numbers, os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from fastcore.basics import patch
+from .files import atomic_write
 
 # %% auto #0
-__all__ = ['PAD', 'UNK', 'BOS', 'EOS', 'PAD_ID', 'UNK_ID', 'BOS_ID', 'EOS_ID', 'SPECIAL_TOKENS', 'N_SPECIAL', 'TOKENIZER_FORMAT',
-           'TOKENIZER_VERSION', 'CharTokenizer']
+__all__ = ['PAD', 'UNK', 'BOS', 'EOS', 'PAD_ID', 'UNK_ID', 'BOS_ID', 'EOS_ID', 'SPECIAL_TOKENS', 'N_SPECIAL', 'UNK_GLYPH',
+           'TOKENIZER_FORMAT', 'TOKENIZER_VERSION', 'CharTokenizer']
 
 # %% ../nbs/06a_tokenizer.ipynb #33d5fc4d
 PAD, UNK, BOS, EOS = '<pad>', '<unk>', '<bos>', '<eos>'
@@ -24,7 +25,7 @@ N_SPECIAL = len(SPECIAL_TOKENS)  # the first character gets this id
 
 # %% ../nbs/06a_tokenizer.ipynb #399eaf3f
 def _check_chars(chars) -> tuple[str, ...]:
-    "`chars` as a tuple of distinct one-character strings; `TypeError`/`ValueError` otherwise."
+    "`chars` as a tuple of distinct one-character strings."
     if isinstance(chars, (str, list, tuple)): chars = tuple(chars)
     else: raise TypeError(f"chars must be a str, list or tuple of characters; got {type(chars).__name__}")
     if bad := [c for c in chars if not isinstance(c, str) or len(c) != 1]:
@@ -77,28 +78,37 @@ def encode(self:CharTokenizer,
             add_eos:bool=False, # append EOS_ID
             strict:bool=False, # raise instead of mapping unknown characters to UNK_ID
            )->list[int]:
-    "Ids of the characters of `text`. Raises `ValueError` naming unknown characters when `strict`; `TypeError` for non-str."
+    "Ids of the characters of `text`, unknown ones as `UNK_ID`."
     if not isinstance(text, str): raise TypeError(f"text must be a str; got {type(text).__name__}")
     ids = [self.stoi.get(c, UNK_ID) for c in text]
     if strict and UNK_ID in ids:
-        unknown = sorted({c for c in text if c not in self.stoi})
-        raise ValueError(f"{len(unknown)} character(s) not in the vocabulary: {''.join(unknown)!r} (e.g. at index "
-                         f"{ids.index(UNK_ID)}); build the tokenizer from text containing them, or use strict=False to map them to {UNK}")
+        unknown = ''.join(sorted({c for c in text if c not in self.stoi}))
+        raise ValueError(f"{len(unknown)} character(s) not in the vocabulary: {unknown!r} (e.g. at index "
+                         f"{ids.index(UNK_ID)}); build the tokenizer from text containing them, "
+                         f"or use strict=False to map them to {UNK}")
     return [BOS_ID] * add_bos + ids + [EOS_ID] * add_eos
 
 # %% ../nbs/06a_tokenizer.ipynb #651e699b
+UNK_GLYPH = '\ufffd'  # '�': how decode shows <unk> when it skips the other special tokens
+_HIDDEN_IDS = frozenset((PAD_ID, BOS_ID, EOS_ID))  # dropped by decode(skip_special=True)
+
+def _is_id(i, vocab_size:int)->bool:
+    "Whether `i` is an integer id in `[0, vocab_size)` (not a bool, not a float)."
+    return isinstance(i, numbers.Integral) and not isinstance(i, bool) and 0 <= i < vocab_size
+
 @patch
 def decode(self:CharTokenizer,
-            ids:Iterable[int], # token ids: a list, or a 0-d/1-d tensor
-            skip_special:bool=True, # drop <pad>, <unk>, <bos>, <eos> from the output
+            ids:Iterable[int], # token ids: a list of ints or NumPy integers, or a tensor
+            skip_special:bool=True, # drop <pad>, <bos>, <eos> and show <unk> as UNK_GLYPH
            )->str:
-    "The text for `ids`. Raises `ValueError` for an id outside `[0, vocab_size)`."
+    "The text for `ids`."
     if hasattr(ids, 'tolist'): ids = ids.tolist()
-    if isinstance(ids, int): ids = [ids]
-    ids = list(ids)
-    if bad := [i for i in ids if not isinstance(i, int) or not 0 <= i < self.vocab_size]:
-        raise ValueError(f"ids must be ints in [0, {self.vocab_size}) for this vocabulary; got {bad[:5]!r}")
-    return ''.join(self.itos[i] for i in ids if not (skip_special and i < N_SPECIAL))
+    ids = [ids] if isinstance(ids, numbers.Integral) else list(ids)
+    if bad := [i for i in ids if not _is_id(i, self.vocab_size)]:
+        raise ValueError(f"ids must be ints in [0, {self.vocab_size}) for this vocabulary (not bools or floats); "
+                         f"got {bad[:5]!r}")
+    if not skip_special: return ''.join(self.itos[i] for i in ids)
+    return ''.join(UNK_GLYPH if i == UNK_ID else self.itos[i] for i in ids if i not in _HIDDEN_IDS)
 
 # %% ../nbs/06a_tokenizer.ipynb #6d5b0b9d
 TOKENIZER_FORMAT = 'tiny_transformer.CharTokenizer'
@@ -113,40 +123,39 @@ def to_dict(self:CharTokenizer)->dict:
 
 @patch(cls_method=True)
 def from_dict(cls:CharTokenizer, d:dict)->CharTokenizer:
-    "The tokenizer described by `d` (from `to_dict`). Raises `ValueError`/`TypeError` if `d` is not a valid description."
-    if not isinstance(d, dict): raise TypeError(f"expected a dict from CharTokenizer.to_dict(); got {type(d).__name__}")
-    if missing := [k for k in _KEYS if k not in d]: raise ValueError(f"tokenizer dict is missing keys {missing}; expected {list(_KEYS)}")
-    if unknown := sorted(set(d) - set(_KEYS)): raise ValueError(f"tokenizer dict has unknown keys {unknown}; expected {list(_KEYS)}")
+    "The tokenizer described by `d` (from `to_dict`), validated."
+    if not isinstance(d, dict):
+        raise TypeError(f"expected a dict from CharTokenizer.to_dict(); got {type(d).__name__}")
+    if missing := [k for k in _KEYS if k not in d]:
+        raise ValueError(f"tokenizer dict is missing keys {missing}; expected {list(_KEYS)}")
+    if unknown := sorted(set(d) - set(_KEYS)):
+        raise ValueError(f"tokenizer dict has unknown keys {unknown}; expected {list(_KEYS)}")
     if d['format'] != TOKENIZER_FORMAT: raise ValueError(f"format is {d['format']!r}; expected {TOKENIZER_FORMAT!r}")
-    if d['version'] != TOKENIZER_VERSION: raise ValueError(f"version is {d['version']!r}; this library reads version {TOKENIZER_VERSION}")
+    if d['version'] != TOKENIZER_VERSION:
+        raise ValueError(f"version is {d['version']!r}; this library reads version {TOKENIZER_VERSION}")
     expected = dict(zip(SPECIAL_TOKENS, range(N_SPECIAL)))
     if d['special_tokens'] != expected:
         raise ValueError(f"special token ids {d['special_tokens']!r} do not match this library's {expected!r}; "
                          "the ids a model was trained with would mean different tokens")
-    if not isinstance(d['chars'], list): raise ValueError(f"chars must be a list of characters; got {type(d['chars']).__name__}")
+    if not isinstance(d['chars'], list):
+        raise ValueError(f"chars must be a list of characters; got {type(d['chars']).__name__}")
     return cls(d['chars'])
 
 # %% ../nbs/06a_tokenizer.ipynb #7fe6b245
 @patch
 def save(self:CharTokenizer, path:str|os.PathLike)->Path:
-    "Write the tokenizer to `path` as JSON (atomically); return the path."
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
+    "Write the tokenizer to `path` as JSON, atomically; return the path."
+    data = json.dumps(self.to_dict(), ensure_ascii=False, indent=1).encode('utf-8')
+    return atomic_write(Path(path), lambda f: f.write(data))
 
 @patch(cls_method=True)
 def load(cls:CharTokenizer, path:str|os.PathLike)->CharTokenizer:
-    "Read a tokenizer saved by `save`. Raises `FileNotFoundError`, or `ValueError` for a file that is not a valid tokenizer."
+    "Read a tokenizer saved by `save`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no tokenizer file at {str(path)!r}; save one with CharTokenizer.save(path)")
+    if not path.is_file():
+        raise FileNotFoundError(f"no tokenizer file at {str(path)!r}; save one with CharTokenizer.save(path)")
     try: d = json.loads(path.read_text(encoding='utf-8'))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{str(path)!r} is not a JSON tokenizer file: {e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(path)!r} is not a JSON tokenizer file: {e}") from None
     try: return cls.from_dict(d)
     except (ValueError, TypeError) as e: raise ValueError(f"{str(path)!r}: {e}") from None

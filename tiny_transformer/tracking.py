@@ -6,47 +6,41 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/tracking.html.md"""
 
 # %% ../nbs/08b_tracking.ipynb #570063fb
 from __future__ import annotations
-import importlib, importlib.util, io, json, logging, math, os, sys, time, warnings
+import errno, importlib, importlib.util, io, json, logging, math, os, sys, threading, time, warnings
 from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .env import env_report
-from .files import package_version
+from .files import atomic_write, json_safe, package_version
 
 # %% auto #0
 __all__ = ['PACKAGE_LOGGER', 'LOG_FORMAT', 'MetricsLogger', 'read_metrics', 'get_logger', 'run_info', 'wandb_available',
            'WandbTracker']
 
-# %% ../nbs/08b_tracking.ipynb #7a98a566
-def _to_json_value(v, key:str):
-    "`v` as a JSON-safe value (scalar tensors and NumPy numbers become Python numbers); `TypeError` naming `key` otherwise."
-    if v is None or isinstance(v, (bool, int, float, str)): return v
-    if isinstance(v, torch.Tensor) and v.numel() == 1: return v.item()
-    if type(v).__module__ == 'numpy' and hasattr(v, 'item'): return _to_json_value(v.item(), key)
-    if isinstance(v, (list, tuple)): return [_to_json_value(o, key) for o in v]
-    if isinstance(v, dict): return {str(k): _to_json_value(o, f'{key}.{k}') for k, o in v.items()}
-    raise TypeError(f"metric {key!r} is a {type(v).__name__}; expected a number, string, scalar tensor, list or dict")
-
 # %% ../nbs/08b_tracking.ipynb #f0055342
 class MetricsLogger:
-    "Append metrics to a JSON-lines file, one flushed line per `log` call."
+    "Append metrics to a JSON-lines file, one line per `log` call, each in a single write."
     def __init__(self,
                  path:str|Path, # the .jsonl file; created with its folder if needed, appended to otherwise
                  fsync:bool=False, # also fsync each line (survives a power cut, not only a crash; slower)
                 ):
         self.path, self.fsync, self.n_logged = Path(path), fsync, 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, 'a+b')
-        self._file.seek(0, os.SEEK_END)
-        if self._file.tell():
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self):
+        "Open the file for appending, unbuffered; end a line that a crash cut short."
+        self._file = open(self.path, 'a+b', buffering=0)
+        if self._file.seek(0, os.SEEK_END):
             self._file.seek(-1, os.SEEK_END)
             if self._file.read(1) != b'\n':
-                warnings.warn(f"{str(self.path)!r} ends with an incomplete line (a crash while logging?); "
-                              f"it is kept and reported by read_metrics, new records start on the next line", stacklevel=2)
+                warnings.warn(f"{str(self.path)!r} ends with an incomplete line (a crash while logging?); it is kept "
+                              "and reported by read_metrics, new records start on the next line", stacklevel=3)
                 self._file.write(b'\n')
-        self._file.flush()
 
-    def __repr__(self): return f"MetricsLogger({str(self.path)!r}, {self.n_logged} records logged{', closed' if self.closed else ''})"
+    def __repr__(self):
+        return f"MetricsLogger({str(self.path)!r}, {self.n_logged} records logged{', closed' if self.closed else ''})"
     @property
     def closed(self)->bool: return self._file.closed
 
@@ -56,13 +50,17 @@ def log(self:MetricsLogger,
         metrics:dict|None=None, # metrics to record (merged with the keyword arguments)
         **kwargs, # more metrics, e.g. step=10, loss=2.3
        )->dict:
-    "Append one record as a JSON line and flush it; return the record. Raises `TypeError` for non-JSON values, `ValueError` if closed."
+    "Append one record as a JSON line; return the record."
     if self.closed: raise ValueError(f"MetricsLogger({str(self.path)!r}) is closed; create a new one to log more")
-    record = {str(k): _to_json_value(v, str(k)) for k, v in {**(metrics or {}), **kwargs}.items()}
-    self._file.write((json.dumps(record) + '\n').encode())
-    self._file.flush()
-    if self.fsync: os.fsync(self._file.fileno())
-    self.n_logged += 1
+    record = json_safe({**(metrics or {}), **kwargs}, 'metrics')
+    line = (json.dumps(record) + '\n').encode()
+    with self._lock:
+        written = self._file.write(line)  # one write(2) on an O_APPEND file: never interleaved with another
+        if written != len(line):
+            raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes of a metrics line reached "
+                                        f"{str(self.path)!r}; is the disk full?")
+        if self.fsync: os.fsync(self._file.fileno())
+        self.n_logged += 1
     return record
 
 @patch
@@ -88,7 +86,7 @@ def read_metrics(
     path:str|Path, # a JSON-lines file written by `MetricsLogger`
     strict:bool=True, # raise on a malformed line; False: warn about each one and keep the good records
 )->list[dict]:
-    "The records of a JSON-lines metrics file. Raises `ValueError` naming the line number of a malformed line (when `strict`)."
+    "The records of a JSON-lines metrics file."
     lines = Path(path).read_bytes().split(b'\n')  # decoded line by line: one bad byte is reported, not replaced
     records = []
     for i, line in enumerate(lines, start=1):
@@ -102,6 +100,30 @@ def read_metrics(
         if strict: raise ValueError(msg + "; pass strict=False to skip it with a warning")
         warnings.warn(msg, stacklevel=2)
     return records
+
+# %% ../nbs/08b_tracking.ipynb #d1e2f3a2
+def _at_or_before(line:bytes, step:int)->bool:
+    "Whether a metrics line is a record whose step (if any) is <= `step`."
+    rec, _ = _parse_line(line)
+    s = rec.get('step') if rec is not None else None
+    return rec is not None and not (isinstance(s, (int, float)) and not isinstance(s, bool) and s > step)
+
+@patch
+def drop_after(self:MetricsLogger,
+               step:int, # keep the records with step <= this one
+              )->int:
+    "Rewrite the file atomically without the records past `step`; return how many lines went."
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an int >= 0; got {step!r}")
+    with self._lock:
+        if self.closed: raise ValueError(f"MetricsLogger({str(self.path)!r}) is closed; open it again first")
+        lines = [l for l in self.path.read_bytes().split(b'\n') if l.strip()]
+        kept = [l + b'\n' for l in lines if _at_or_before(l, step)]
+        if len(kept) < len(lines):
+            self._file.close()
+            try: atomic_write(self.path, lambda f: f.write(b''.join(kept)))
+            finally: self._open()
+    return len(lines) - len(kept)
 
 # %% ../nbs/08b_tracking.ipynb #a2a0a4fa
 @patch
@@ -125,7 +147,11 @@ def get_logger(
     level:int|str|None=None, # set this logger's level; None leaves it (the package logger starts at INFO)
     stream=None, # where messages go (default sys.stderr); given again, it redirects the one handler
 )->logging.Logger:
-    "A logger under `tiny_transformer`, whose package logger has exactly one handler however often this is called."
+    "A logger under `tiny_transformer`, whose package logger has exactly one handler however often called."
+    if not isinstance(name, str): raise TypeError(f"name must be a str such as 'training'; got {type(name).__name__}")
+    if '' in name.split('.'):
+        raise ValueError(f"logger name {name!r} has an empty part; pass a name such as 'training', "
+                         "or nothing for the package logger")
     full = name if name == PACKAGE_LOGGER or name.startswith(PACKAGE_LOGGER + '.') else f'{PACKAGE_LOGGER}.{name}'
     package = logging.getLogger(PACKAGE_LOGGER)
     if handlers := _our_handlers(package):
@@ -147,10 +173,13 @@ def run_info(
 )->dict:
     "Library version, time, command line and `env_report()`; a broken device is reported, never raised."
     try: env = env_report()
-    except (RuntimeError, AssertionError, OSError) as e:  # what a broken CUDA/MPS install raises
-        env = dict(device='unknown', device_reason=f'device detection failed: {type(e).__name__}: {e}', torch=torch.__version__)
-    info = dict(library_version=package_version(), time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), argv=list(sys.argv), **env)
-    return {**info, **{k: _to_json_value(v, k) for k, v in extra.items()}}
+    # a broken CUDA/MPS install, or an unsupported TINY_TRANSFORMER_DEVICE
+    except (RuntimeError, AssertionError, OSError, ValueError, TypeError, ImportError) as e:
+        env = dict(device='unknown', device_reason=f'device detection failed: {type(e).__name__}: {e}',
+                   torch=torch.__version__)
+    info = dict(library_version=package_version(), time=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                argv=list(sys.argv), **env)
+    return {**info, **json_safe(extra, 'run_info extra')}
 
 # %% ../nbs/08b_tracking.ipynb #34c94fa6
 def wandb_available()->bool:
@@ -171,27 +200,51 @@ class WandbTracker:
                  config:dict|None=None, # the run's configuration (model and training configs)
                  **init_kwargs, # passed to `wandb.init` (name, dir, mode, tags, ...)
                 ):
-        self.project, self.config, self.init_kwargs, self.run = project, config or {}, init_kwargs, None
+        self.project, self.config, self.init_kwargs = project, config or {}, init_kwargs
+        self.run, self.finished = None, False
 
-    def __repr__(self): return f"WandbTracker(project={self.project!r}, run={getattr(self.run, 'id', None)!r})"
+    def __repr__(self):
+        state = ', finished' if self.finished else ''
+        return f"WandbTracker(project={self.project!r}, run={getattr(self.run, 'id', None)!r}{state})"
 
 # %% ../nbs/08b_tracking.ipynb #49ebb4d4
 @patch
+def _check_joinable(self:WandbTracker, run):
+    "Raise `ValueError` naming what differs if `run` is not the run this tracker asks for."
+    wanted = {'project': self.project, 'name': self.init_kwargs.get('name')}
+    differ = [f"{k} {getattr(run, k, None)!r} (this tracker asks for {v!r})" for k, v in wanted.items()
+              if v is not None and getattr(run, k, None) != v]
+    current, asked = dict(run.config.items()), json_safe(self.config, 'config')
+    differ += [f"config {k!r} = {current[k]!r} (this tracker has {asked[k]!r})"
+               for k in sorted(asked) if k in current and current[k] != asked[k]]
+    if differ:
+        raise ValueError(f"wandb already has an active run ({getattr(run, 'id', '?')}) in this process with "
+                         f"{'; '.join(differ)}; finish it first (its tracker's finish() or wandb.finish()), "
+                         "or track into that run with the same settings")
+
+@patch
 def init(self:WandbTracker):
-    "The active W&B run: this process's existing one if there is one, else a new one. Raises `ImportError` without wandb."
+    "The W&B run: this process's active one if it matches, else a new one."
+    if self.finished:
+        raise RuntimeError(f"{self!r} was finished; create a new WandbTracker to start another run")
     wandb = _import_wandb()
-    if self.run is None:
-        if wandb.run is not None:
-            self.run = wandb.run
-            if self.config: self.run.config.update(self.config, allow_val_change=True)
-        else: self.run = wandb.init(project=self.project, config=self.config, **self.init_kwargs)
+    if self.run is None and wandb.run is not None:
+        self._check_joinable(wandb.run)
+        self.run = wandb.run
+        have = dict(self.run.config.items())
+        if new := {k: v for k, v in json_safe(self.config, 'config').items() if k not in have}:
+            self.run.config.update(new)
+    elif self.run is None: self.run = wandb.init(project=self.project, config=self.config, **self.init_kwargs)
+    elif wandb.run is not self.run:
+        raise RuntimeError(f"the run {self.run.id!r} of {self!r} was finished elsewhere (wandb.finish() or "
+                           "another tracker); create a new WandbTracker to start another run")
     return self.run
 
 # %% ../nbs/08b_tracking.ipynb #89fdad93
 @patch
 def log(self:WandbTracker, metrics:dict, step:int|None=None):
-    "Log `metrics` (made JSON-safe) to the run, starting it if needed."
-    self.init().log({k: _to_json_value(v, k) for k, v in metrics.items()}, step=step)
+    "Log `metrics` (made JSON-safe) to the run, starting it if needed. Raises like `init`."
+    self.init().log(json_safe(metrics, 'metrics'), step=step)
 
 @patch
 def on_log(self:WandbTracker, trainer, rows:list[dict]):
@@ -205,6 +258,6 @@ def on_eval(self:WandbTracker, trainer, metrics:dict):
 
 @patch
 def finish(self:WandbTracker):
-    "End the run (a later `init` starts a new one)."
+    "End the run; the tracker is retired (create a new one for another run)."
     if self.run is not None: self.run.finish()
-    self.run = None
+    self.run, self.finished = None, True
