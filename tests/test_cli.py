@@ -106,10 +106,13 @@ def _free_port():
 
 
 @pytest.mark.skipif(importlib.util.find_spec('jupyterlab') is None, reason="JupyterLab is not installed (the course extra)")
-def test_course_starts_jupyterlab_on_lesson_00a():
+def test_course_starts_jupyterlab_on_lesson_00a(tmp_path):
     port, token = _free_port(), 'course-test'
+    jupyter_dirs = {v: str(tmp_path / v.lower()) for v in ('JUPYTER_CONFIG_DIR', 'JUPYTER_DATA_DIR', 'JUPYTER_RUNTIME_DIR',
+                                                           'JUPYTERLAB_SETTINGS_DIR')}  # nothing shared with other servers
     proc = subprocess.Popen([EXE, 'course', '--port', str(port), '--no-browser', f'--IdentityProvider.token={token}',
-                             '--ServerApp.ip=127.0.0.1', *(['--allow-root'] if os.geteuid() == 0 else [])], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                             '--ServerApp.ip=127.0.0.1', *(['--allow-root'] if os.geteuid() == 0 else [])], cwd=REPO,
+                            env={**ENV, **jupyter_dirs}, stdout=open(tmp_path / 'server.log', 'w'),
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline, page, lesson = time.time() + 120, None, None
@@ -120,7 +123,8 @@ def test_course_starts_jupyterlab_on_lesson_00a():
                 with urllib.request.urlopen(f'{base}/api/contents/00a_setup.ipynb?token={token}', timeout=5) as r: lesson = json.load(r)
                 break
             except OSError: time.sleep(0.5)
-        assert lesson is not None, f'JupyterLab did not serve lesson 00a (status {proc.poll()})'
+        assert lesson is not None, (f'JupyterLab did not serve lesson 00a (status {proc.poll()}):\n'
+                                    + (tmp_path / 'server.log').read_text()[-3000:])
         assert proc.poll() is None, 'the server stopped by itself'
         assert 'JupyterLab' in page and lesson['name'] == '00a_setup.ipynb' and lesson['type'] == 'notebook'
     finally:  # the whole session: tiny-transformer and the JupyterLab it started

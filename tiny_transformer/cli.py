@@ -25,8 +25,8 @@ from .tracking import MetricsLogger
 
 # %% auto #0
 __all__ = ['PRESETS', 'NOT_TEXT_IDS', 'COURSE_START', 'DOCTOR_CHECKS', 'Preset', 'preset_configs', 'resolve_device',
-           'read_corpus', 'check_known_chars', 'RunResult', 'drop_metrics_after', 'train_run', 'resolve_checkpoint',
-           'check_sampling', 'load_sampler', 'continue_text', 'sample_text', 'find_lessons', 'main']
+           'read_corpus', 'check_known_chars', 'RunResult', 'train_run', 'resolve_checkpoint', 'check_sampling',
+           'load_sampler', 'continue_text', 'sample_text', 'find_lessons', 'main']
 
 # %% ../nbs/09a_capstone.ipynb #1d5b4766
 @dataclass(frozen=True)
@@ -156,25 +156,6 @@ def _check_same_model(out_dir:Path, ckpt:dict, model:TinyTransformer)->None:
     if why: raise ValueError(f"{str(out_dir)!r} was trained with a different model ({why.replace(chr(10), '; ')});"
                              " resume with the preset and sizes it was trained with")
 
-# %% ../nbs/09a_capstone.ipynb #7b2e4d02
-def _is_after(line:bytes, step:int)->bool:
-    "Whether a metrics line is a record of a step after `step` (malformed lines are not: they stay)."
-    try: rec = json.loads(line)
-    except ValueError: return False
-    return isinstance(rec, dict) and isinstance(rec.get('step'), int) and rec['step'] > step
-
-def drop_metrics_after(
-    path:str|Path, # a metrics.jsonl written by MetricsLogger
-    step:int, # keep the rows of this step and earlier
-)->int:
-    "Rewrite the metrics log without rows past `step`, atomically; return how many rows were dropped."
-    path = Path(path)
-    if not path.is_file(): return 0
-    lines = path.read_bytes().splitlines(keepends=True)
-    kept = [l for l in lines if not _is_after(l, step)]
-    if len(kept) < len(lines): atomic_write(path, lambda f: f.write(b''.join(kept)))
-    return len(lines) - len(kept)
-
 # %% ../nbs/09a_capstone.ipynb #7b2e4d04
 def _remove_partial_run(out_dir:Path, made:list[Path])->None:
     "Delete the paths a failed fresh run created (`made`, outermost first) unless it saved a checkpoint."
@@ -188,8 +169,8 @@ def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None, max_steps:int
     made = [p for p in (out_dir, out_dir/'checkpoints', out_dir/'metrics.jsonl') if not p.exists()]
     try:
         manager = CheckpointManager(out_dir/'checkpoints', keep_last=2)
-        if ckpt: drop_metrics_after(out_dir/'metrics.jsonl', ckpt['meta']['step'])
         with MetricsLogger(out_dir/'metrics.jsonl') as logger:
+            if ckpt: logger.drop_after(ckpt['meta']['step'])  # those steps are replayed now
             trainer.checkpoint_fn = manager
             trainer.callbacks.append(logger)
             trainer.train(max_steps)
