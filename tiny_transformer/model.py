@@ -176,7 +176,8 @@ def _embed(self:TinyTransformer, idx, positions, n_cached):
     "Token plus position embeddings, (B, T, d_model), unchecked (`forward` has checked)."
     if positions is None: positions = torch.arange(n_cached, n_cached + idx.size(1), device=idx.device)
     table = self.wpe.weight if isinstance(self.wpe, LearnedPositionalEmbedding) else self.wpe.pe  # rows, checked above
-    return self.drop(self.wte(idx) + table[positions])   # (B, T, C) + (T, C) or (B, T, C)
+    x = self.wte(idx) + table[positions]   # (B, T, C) + (T, C) or (B, T, C)
+    return self.drop(x) if self.training else x
 
 # %% ../nbs/05_model.ipynb #565a1b9c
 @patch

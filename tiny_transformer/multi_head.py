@@ -74,9 +74,9 @@ def _append(self:KVCache, k:Tensor, v:Tensor)->tuple[Tensor, Tensor]:
         self._v = v if n == 0 else torch.cat([self.v, v], dim=2)
     else:
         if not self._fits(k, n + T): self._grow(k, n + T)
-        self._k[:, :, n:n + T], self._v[:, :, n:n + T] = k, v
+        self._k.narrow(2, n, T).copy_(k); self._v.narrow(2, n, T).copy_(v)
     self.n = n + T
-    return self.k, self.v
+    return self._k.narrow(2, 0, self.n), self._v.narrow(2, 0, self.n)
 
 @patch
 def update(self:KVCache,
@@ -239,4 +239,5 @@ def forward(self:MultiHeadAttention,
         if mask is not None and mask.dtype != torch.bool: mask = mask.to(q.dtype)
         if fused: out, weights = _fused_attention(q, k, v, mask, dropout_p), None
         else: out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)  # (B, nh, T, hs)
-    return self.resid_dropout(self.c_proj(merge_heads(out))), weights
+    out = self.c_proj(merge_heads(out))  # (B, T, d_model)
+    return (self.resid_dropout(out) if self.training else out), weights  # dropout is the identity in eval
