@@ -28,7 +28,7 @@ RENAMED_KEYS = {'max_seq_len': 'max_len', 'block_size': 'max_len', 'n_positions'
 
 @dataclass
 class ModelConfig:
-    "Architecture of a `TinyTransformer`. Raises `ValueError` for impossible values."
+    "Architecture of a `TinyTransformer`."
     vocab_size:int # number of token ids
     d_model:int=128 # width of the residual stream
     n_heads:int=4 # attention heads per block (must divide d_model)
@@ -73,7 +73,7 @@ def to_dict(self:ModelConfig)->dict:
 
 @patch(cls_method=True)
 def from_dict(cls:ModelConfig, d:dict)->ModelConfig:
-    "Build a config from `to_dict()` output. Raises `ValueError` for unknown keys, naming them and the likely key."
+    "Build a config from `to_dict()` output."
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in d if k not in known]
     if unknown:
@@ -86,7 +86,7 @@ class TinyTransformer(nn.Module):
     "A decoder-only transformer language model (GPT-2's architecture with the default config)."
     def __init__(self,
                  config:ModelConfig): # the architecture; kept as `self.config` (checkpoints save `config.to_dict()`)
-        "Build the layers and initialise them GPT-2 style. Raises `TypeError` unless `config` is a `ModelConfig`."
+        "Build the layers and initialise them GPT-2 style."
         super().__init__()
         if not isinstance(config, ModelConfig): raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
         self.config = c = config
@@ -248,7 +248,7 @@ def from_gpt2_config(cls:ModelConfig,
                      hf_config, # a transformers `GPT2Config` (or its `to_dict()`)
                      **overrides, # ModelConfig fields to override, e.g. dropout=0.0
                     )->ModelConfig:
-    "The `ModelConfig` of a Hugging Face GPT-2 config. Raises `ValueError` for GPT-2 options this model lacks."
+    "The `ModelConfig` of a Hugging Face GPT-2 config."
     get = (lambda k, d=None: hf_config.get(k, d)) if isinstance(hf_config, dict) else (lambda k, d=None: getattr(hf_config, k, d))
     act = get('activation_function', 'gelu_new')
     if act not in GPT2_ACTIVATIONS: raise ValueError(f"GPT-2 activation_function {act!r} is not supported; expected one of {list(GPT2_ACTIVATIONS)}")
@@ -284,7 +284,7 @@ def from_gpt2(cls:TinyTransformer,
               hf_model_or_state_dict, # a transformers GPT2LMHeadModel/GPT2Model, or its state dict
               config:ModelConfig|None=None, # required with a state dict; default: from the model's config
              )->TinyTransformer:
-    "A `TinyTransformer` holding GPT-2's weights. Raises `ValueError` for missing, unexpected or mis-shaped tensors."
+    "A `TinyTransformer` holding GPT-2's weights."
     src = hf_model_or_state_dict
     if isinstance(src, nn.Module):
         config = config or ModelConfig.from_gpt2_config(src.config)

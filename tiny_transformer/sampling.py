@@ -41,7 +41,7 @@ def check_logits(
 def greedy(
     logits:torch.Tensor, # next-token scores, (B, V)
 )->torch.Tensor: # token ids, (B,)
-    "The most likely token of each row (ties -> lowest id). Raises `ValueError`/`TypeError` for bad logits."
+    "The most likely token of each row (ties -> lowest id)."
     return check_logits(logits).argmax(-1)
 
 # %% ../nbs/07_sampling.ipynb #f4697a19
@@ -151,7 +151,7 @@ def check_suppress_ids(
     suppress_ids:Sequence[int]|None, # token ids that must never be generated (None: none)
     vocab_size:int, # ids must be in [0, vocab_size)
 )->tuple[int, ...]: # the distinct ids, sorted; () for None
-    "`suppress_ids` as a sorted tuple of distinct ints. Raises `TypeError` for a bare id, `ValueError` for ids outside [0, vocab_size) or for every id."
+    "`suppress_ids` as a sorted tuple of distinct ints."
     if suppress_ids is None: return ()
     if (isinstance(suppress_ids, (str, bytes, numbers.Number)) or not isinstance(suppress_ids, Iterable)
         or isinstance(suppress_ids, torch.Tensor) and suppress_ids.ndim != 1):
@@ -169,7 +169,7 @@ def suppress_tokens(
     logits:torch.Tensor, # next-token scores, (B, V)
     suppress_ids:Sequence[int]|None, # token ids that must never be drawn
 )->torch.Tensor: # (B, V): the same logits, -inf at `suppress_ids`
-    "Set the logits of `suppress_ids` to -inf in every row. Raises `ValueError`/`TypeError` for bad logits or ids (see `check_suppress_ids`)."
+    "Set the logits of `suppress_ids` to -inf in every row."
     ids = check_suppress_ids(suppress_ids, check_logits(logits).shape[-1])
     return logits.index_fill(-1, torch.tensor(ids, dtype=torch.long, device=logits.device), -math.inf)
 
@@ -178,7 +178,7 @@ def check_prompt(
     prompt_ids:Sequence[int]|torch.Tensor, # token ids, a list or a 1-D tensor
     vocab_size:int, # ids must be in [0, vocab_size)
 )->list[int]:
-    "`prompt_ids` as a list of ints. Raises `TypeError`/`ValueError` for a str, a bare id, a 2-D tensor, an empty prompt or out-of-range ids."
+    "`prompt_ids` as a list of ints."
     if isinstance(prompt_ids, str): raise TypeError(f"prompt_ids is a str ({prompt_ids[:20]!r}); encode it first: tokenizer.encode(text)")
     if not isinstance(prompt_ids, Iterable):
         raise TypeError(f"prompt_ids must be a list of token ids or a 1-D tensor, got {prompt_ids!r} ({type(prompt_ids).__name__})")
@@ -198,7 +198,7 @@ def left_pad(
     pad_id:int, # the id written into the padding
     device:torch.device|str|None=None, # where the tensors go
 )->tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # idx, padding_mask, positions, each (B, T)
-    "Left-pad `contexts` to a (B, T) batch: ids, mask (True = real token) and per-row positions (0 at each row's first real token). Raises `ValueError` for no rows or an empty row."
+    "Left-pad `contexts` to a (B, T) batch: ids, mask (True = real token) and per-row positions (0 at each row's first real token)."
     if not contexts or not all(len(c) for c in contexts):
         raise ValueError(f"contexts have lengths {[len(c) for c in contexts]}; expected at least one row, none of them empty")
     T = max(len(c) for c in contexts)
@@ -396,7 +396,7 @@ def generate(
 
 # %% ../nbs/07_sampling.ipynb #9e764ef2
 def _check_prompt_list(prompts)->list:
-    "`prompts` as a list with one prompt per row. Raises `TypeError`/`ValueError` for a str, a single prompt or no prompts."
+    "`prompts` as a list with one prompt per row."
     if isinstance(prompts, str): raise TypeError("prompts is a str; expected a list of prompts, each a list of ids (tokenizer.encode(text))")
     if isinstance(prompts, torch.Tensor) and prompts.ndim != 2:
         raise ValueError(f"prompts has shape {tuple(prompts.shape)}; expected (B, T) or a list of prompts — wrap one prompt as [prompt_ids]")
