@@ -3,6 +3,7 @@
     python bench/generate_speed.py                      # 500 new tokens, d_model-192 model, on the CPU
     python bench/generate_speed.py --threads 1
     python bench/generate_speed.py --threads 1 --model capstone --slide 64   # the capstone's 'shakespeare' preset
+    python bench/generate_speed.py --threads 1 --model capstone --slide 64 --new-tokens 600 --stream  # + per-token gaps
 
 Two models: `bench` (d_model 192, 6 layers, 6 heads, max_len 512: 500 new tokens fit in the context, so this measures
 the cache alone) and `capstone` (the capstone's 'shakespeare' preset, max_len 256: past 256 tokens the window slides;
@@ -11,7 +12,7 @@ with --slide 1 every later step re-encodes a full window, a larger --slide re-en
 The model is untrained (random weights): speed does not depend on what the weights are. Decoding is greedy so both
 paths must produce exactly the same tokens, which the script checks.
 """
-import argparse, json, time
+import argparse, json, statistics, time
 import torch
 from tiny_transformer.model import ModelConfig, TinyTransformer
 from tiny_transformer.sampling import generate
@@ -32,6 +33,19 @@ def timed(model, prompt, n, use_cache, slide=1):
     ids = generate(model, prompt, n, temperature=0, use_cache=use_cache, slide=slide)
     return time.perf_counter() - start, ids
 
+def stream_gaps(model, prompt, n, slide):
+    "Seconds between consecutive streamed tokens (the first gap includes the prompt's prefill)."
+    stamps = [time.perf_counter()]
+    for _ in generate(model, prompt, n, temperature=0, slide=slide, stream=True): stamps.append(time.perf_counter())
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+def prefill_seconds(model, n_tokens, repeats=5):
+    "Median seconds of one forward over `n_tokens` positions: what a window slide re-encodes."
+    idx, times = torch.randint(N_SPECIAL, CHAR_VOCAB, (1, n_tokens)), []
+    with torch.inference_mode():
+        for _ in range(repeats): start = time.perf_counter(); model(idx); times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--new-tokens', type=int, default=500)
@@ -40,6 +54,7 @@ def main():
     ap.add_argument('--slide', type=int, default=1, help="generate's slide: ids dropped when the context is full")
     ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: PyTorch decides)')
     ap.add_argument('--json', default=None, help='also write the results to this file')
+    ap.add_argument('--stream', action='store_true', help='also time each streamed token: the largest gap vs one prefill')
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -59,6 +74,13 @@ def main():
     print(f"  with KV cache   : {res['cached_tokens_per_s']:8.1f} tokens/s  ({t_cache:.2f} s)")
     print(f"  without cache   : {res['uncached_tokens_per_s']:8.1f} tokens/s  ({t_full:.2f} s)")
     print(f"  speed-up        : {res['speedup']:.1f}x   identical tokens: {same}")
+    if args.stream:
+        gaps = stream_gaps(model, prompt, args.new_tokens, args.slide)
+        prefill = prefill_seconds(model, config['max_len'] - args.slide)
+        res.update(stream_max_gap_ms=round(1e3 * max(gaps[1:]), 1), stream_median_gap_ms=round(1e3 * statistics.median(gaps), 2),
+                   prefill_ms=round(1e3 * prefill, 1))
+        print(f"  streaming       : median gap {res['stream_median_gap_ms']} ms, max gap {res['stream_max_gap_ms']} ms; "
+              f"one prefill of {config['max_len'] - args.slide} tokens {res['prefill_ms']} ms")
     if args.json:
         with open(args.json, 'w') as f: json.dump(res, f, indent=1)
     if not same: raise SystemExit("cached and uncached greedy decoding disagree")

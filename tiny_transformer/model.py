@@ -12,12 +12,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
+from .env import evaluating
 from .multi_head import KVCache
 from .block import ACTIVATIONS, TransformerBlock
 from .embeddings import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
 # %% auto #0
-__all__ = ['POS_ENCODINGS', 'RENAMED_KEYS', 'INIT_STD', 'IGNORE_INDEX', 'GPT2_ACTIVATIONS', 'LAYER_NORM_EPS',
+__all__ = ['POS_ENCODINGS', 'RENAMED_KEYS', 'INIT_STD', 'ID_DTYPES', 'IGNORE_INDEX', 'GPT2_ACTIVATIONS', 'LAYER_NORM_EPS',
            'GPT2_CONV1D_WEIGHTS', 'ModelConfig', 'TinyTransformer', 'lm_loss', 'gpt2_state_dict_to_ours']
 
 # %% ../nbs/05_model.ipynb #508dd12e
@@ -27,7 +28,7 @@ RENAMED_KEYS = {'max_seq_len': 'max_len', 'block_size': 'max_len', 'n_positions'
 
 @dataclass
 class ModelConfig:
-    "Architecture of a `TinyTransformer`. Raises `ValueError` for impossible values."
+    "Architecture of a `TinyTransformer`."
     vocab_size:int # number of token ids
     d_model:int=128 # width of the residual stream
     n_heads:int=4 # attention heads per block (must divide d_model)
@@ -72,7 +73,7 @@ def to_dict(self:ModelConfig)->dict:
 
 @patch(cls_method=True)
 def from_dict(cls:ModelConfig, d:dict)->ModelConfig:
-    "Build a config from `to_dict()` output. Raises `ValueError` for unknown keys, naming them and the likely key."
+    "Build a config from `to_dict()` output."
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in d if k not in known]
     if unknown:
@@ -85,7 +86,7 @@ class TinyTransformer(nn.Module):
     "A decoder-only transformer language model (GPT-2's architecture with the default config)."
     def __init__(self,
                  config:ModelConfig): # the architecture; kept as `self.config` (checkpoints save `config.to_dict()`)
-        "Build the layers and initialise them GPT-2 style. Raises `TypeError` unless `config` is a `ModelConfig`."
+        "Build the layers and initialise them GPT-2 style."
         super().__init__()
         if not isinstance(config, ModelConfig): raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
         self.config = c = config
@@ -112,33 +113,86 @@ def reset_parameters(self:TinyTransformer):
         else: nn.init.normal_(p, mean=0.0, std=resid_std if name.endswith('c_proj.weight') else INIT_STD)
 
 # %% ../nbs/05_model.ipynb #b2f3ba13
+ID_DTYPES = (torch.int64, torch.int32)  # the index dtypes nn.Embedding accepts
+
+def _check_position_shape(positions, B:int, T:int):
+    "Raise `ValueError` unless `positions` is an integer tensor of shape (T,) or (B, T)."
+    if not isinstance(positions, torch.Tensor): raise ValueError(f"positions must be an integer tensor, got {type(positions).__name__}")
+    if positions.ndim not in (1, 2) or positions.shape[-1] != T or (positions.ndim == 2 and positions.shape[0] != B):
+        raise ValueError(f"positions has shape {tuple(positions.shape)}; expected ({T},) or ({B}, {T}) to match idx")
+    if positions.dtype not in ID_DTYPES: raise ValueError(f"positions has dtype {positions.dtype}; expected integer positions (int64)")
+
 @patch
-def _embed(self:TinyTransformer, idx, positions, n_cached):
-    "Token plus position embeddings, (B, T, d_model); validates shapes and the context length."
-    if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.is_floating_point() or idx.dtype == torch.bool:
+def _check_inputs(self:TinyTransformer, idx, targets=None, padding_mask=None, positions=None, cache=None)->int:
+    "Check what `forward` is given, once; return the number of cached positions."
+    if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.dtype not in ID_DTYPES:
         got = f"{idx.dtype} of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(f"idx must be an integer tensor of shape (B, T), got {got}")
-    B, T = idx.shape
+        raise ValueError(f"idx must be an integer tensor of shape (B, T), got {got}; token ids are int64 "
+                         "(or int32): convert other integer types with idx.long()")
+    (B, T), device = idx.shape, self.wte.weight.device
+    if B == 0 or T == 0: raise ValueError(f"idx has shape {(B, T)}: no tokens; expected at least one sequence and one position")
+    if idx.device != device: raise ValueError(f"idx is on {idx.device} but the model is on {device}; use idx.to({str(device)!r})")
+    n_cached = self._check_cache(cache, B)
     if n_cached + T > self.config.max_len:
         raise ValueError(f"sequence length {n_cached + T} ({n_cached} cached + {T} new) exceeds max_len={self.config.max_len}; "
                          f"crop the input to the last {self.config.max_len} tokens or build the model with a larger max_len")
-    if positions is None: positions = torch.arange(n_cached, n_cached + T, device=idx.device)
-    elif positions.ndim not in (1, 2) or positions.shape[-1] != T or (positions.ndim == 2 and positions.shape[0] != B):
-        raise ValueError(f"positions has shape {tuple(positions.shape)}; expected ({T},) or ({B}, {T}) to match idx")
-    return self.drop(self.wte(idx) + self.wpe(positions))   # (B, T, C) + (T, C) or (B, T, C)
+    if positions is not None: _check_position_shape(positions, B, T)
+    if targets is not None and (not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64):
+        raise ValueError(f"targets must be an int64 tensor of token ids, got {getattr(targets, 'dtype', type(targets).__name__)}; "
+                         "convert with targets.long()")
+    if not torch.compiler.is_compiling(): self._check_values(idx, targets, positions)
+    return n_cached
+
+# %% ../nbs/05_model.ipynb #e5accb76
+@patch
+def _check_cache(self:TinyTransformer, cache, B:int)->int:
+    "The number of positions in `cache` after checking it fits this model and a batch of `B`."
+    if cache is None: return 0
+    if len(cache) != len(self.h): raise ValueError(f"cache has {len(cache)} layers; the model has {len(self.h)} (use model.new_cache())")
+    n_cached = len(cache[0])
+    if n_cached and cache[0].k.size(0) != B:
+        raise ValueError(f"the cache holds {cache[0].k.size(0)} sequences but idx has {B}; use model.new_cache() for a new batch")
+    return n_cached
+
+@patch
+def _check_values(self:TinyTransformer, idx, targets, positions):
+    "Raise `ValueError` for ids outside [0, vocab_size) or positions outside [0, max_len): one host read."
+    V, L = self.config.vocab_size, self.config.max_len
+    named = [('idx', idx, V)] + ([('targets', targets.masked_fill(targets == IGNORE_INDEX, 0), V)] if targets is not None else [])
+    named += [('positions', positions, L)] if positions is not None else []
+    bounds = torch.stack([torch.stack(torch.aminmax(t)).long() for _, t, _ in named]).tolist()  # the one host read
+    for (name, _, limit), (lo, hi) in zip(named, bounds):
+        bad = lo if lo < 0 else hi if hi >= limit else None
+        if bad is None: continue
+        if name == 'positions':
+            raise ValueError(f"position {bad} is out of range for max_len={L} (valid positions: 0..{L - 1}); "
+                             "use a shorter sequence or a model with a larger max_len")
+        raise ValueError(f"{name} holds token id {bad}, outside the vocabulary [0, {V}) of this model (vocab_size={V})"
+                         + ("; IGNORE_INDEX marks a target to skip" if name == 'targets' else "; was it encoded with this model's tokenizer?"))
+
+# %% ../nbs/05_model.ipynb #c9484344
+@patch
+def _embed(self:TinyTransformer, idx, positions, n_cached):
+    "Token plus position embeddings, (B, T, d_model), unchecked (`forward` has checked)."
+    if positions is None: positions = torch.arange(n_cached, n_cached + idx.size(1), device=idx.device)
+    table = self.wpe.weight if isinstance(self.wpe, LearnedPositionalEmbedding) else self.wpe.pe  # rows, checked above
+    x = self.wte(idx) + table[positions]   # (B, T, C) + (T, C) or (B, T, C)
+    return self.drop(x) if self.training else x
 
 # %% ../nbs/05_model.ipynb #565a1b9c
 @patch
 def forward(self:TinyTransformer,
-            idx:torch.Tensor, # token ids, long (B, T)
+            idx:torch.Tensor, # token ids, int64 (B, T)
             targets:torch.Tensor|None=None, # next-token ids (B, T); IGNORE_INDEX where there is nothing to predict
             padding_mask:torch.Tensor|None=None, # bool (B, P+T), True = real token
             positions:torch.Tensor|None=None, # long (T,) or (B, T); default arange(P, P+T)
             cache:list[KVCache]|None=None, # from `new_cache()`; updated in place
+            check_inputs:bool=True, # False: the caller has checked (e.g. a decoding loop)
            )->tuple[torch.Tensor, torch.Tensor|None]: # logits (B, T, vocab_size), loss or None
-    "Logits and (with `targets`) the mean cross-entropy. Raises `ValueError` for bad shapes or P + T > max_len."
-    if cache is not None and len(cache) != len(self.h): raise ValueError(f"cache has {len(cache)} layers; the model has {len(self.h)} (use model.new_cache())")
-    x = self._embed(idx, positions, len(cache[0]) if cache else 0)
+    "Logits and (with `targets`) the mean cross-entropy."
+    if check_inputs: n_cached = self._check_inputs(idx, targets, padding_mask, positions, cache)
+    else: n_cached = len(cache[0]) if cache else 0
+    x = self._embed(idx, positions, n_cached)
     for i, block in enumerate(self.h):
         x, _ = block(x, padding_mask=padding_mask, cache=cache[i] if cache is not None else None)
     logits = self.lm_head(self.ln_f(x))                     # (B, T, vocab_size)
@@ -151,16 +205,16 @@ def lm_loss(
     logits:torch.Tensor, # (B, T, vocab_size)
     targets:torch.Tensor, # (B, T) long; IGNORE_INDEX where there is no target
 )->torch.Tensor: # scalar
-    "Mean cross-entropy over the targets that are not `IGNORE_INDEX`. Raises `ValueError` on a shape mismatch."
+    "Mean cross-entropy over the targets that are not `IGNORE_INDEX` (0 if there are none)."
     if targets.shape != logits.shape[:-1]: raise ValueError(f"targets has shape {tuple(targets.shape)}; expected {tuple(logits.shape[:-1])} to match the logits")
-    if not (targets != IGNORE_INDEX).any(): return logits.sum() * 0.0
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)  # (B*T, V) vs (B*T,)
+    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction='sum')  # (B*T, V) vs (B*T,)
+    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
 
 # %% ../nbs/05_model.ipynb #3a23f328
 @patch
 def new_cache(self:TinyTransformer)->list[KVCache]:
-    "One empty `KVCache` per layer, for incremental decoding."
-    return [KVCache() for _ in self.h]
+    "One empty `KVCache` per layer, with room for `max_len` positions, for incremental decoding."
+    return [KVCache(capacity=self.config.max_len) for _ in self.h]
 
 @patch
 def num_params(self:TinyTransformer,
@@ -176,17 +230,14 @@ def attention_weights(self:TinyTransformer,
                       idx:torch.Tensor, # token ids (B, T)
                       padding_mask:torch.Tensor|None=None, # bool (B, T), True = real token
                      )->list[torch.Tensor]: # one (B, n_heads, T, T) tensor per layer
-    "Attention weights of every layer for `idx`, computed in eval mode (the training mode is restored)."
-    was_training = self.training
-    self.eval()
-    try:
-        with torch.no_grad():
-            x, weights = self._embed(idx, None, 0), []
-            for block in self.h:
-                x, w = block(x, padding_mask=padding_mask, need_weights=True)
-                weights.append(w)
-        return weights
-    finally: self.train(was_training)
+    "Attention weights of every layer for `idx`, computed in eval mode (each module's mode restored)."
+    self._check_inputs(idx, padding_mask=padding_mask)
+    with evaluating(self):
+        x, weights = self._embed(idx, None, 0), []
+        for block in self.h:
+            x, w = block(x, padding_mask=padding_mask, need_weights=True)
+            weights.append(w)
+    return weights
 
 # %% ../nbs/05_model.ipynb #fd768c70
 GPT2_ACTIVATIONS = {'gelu': 'gelu', 'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh': 'gelu_tanh', 'gelu_fast': 'gelu_tanh'}
@@ -197,7 +248,7 @@ def from_gpt2_config(cls:ModelConfig,
                      hf_config, # a transformers `GPT2Config` (or its `to_dict()`)
                      **overrides, # ModelConfig fields to override, e.g. dropout=0.0
                     )->ModelConfig:
-    "The `ModelConfig` of a Hugging Face GPT-2 config. Raises `ValueError` for GPT-2 options this model lacks."
+    "The `ModelConfig` of a Hugging Face GPT-2 config."
     get = (lambda k, d=None: hf_config.get(k, d)) if isinstance(hf_config, dict) else (lambda k, d=None: getattr(hf_config, k, d))
     act = get('activation_function', 'gelu_new')
     if act not in GPT2_ACTIVATIONS: raise ValueError(f"GPT-2 activation_function {act!r} is not supported; expected one of {list(GPT2_ACTIVATIONS)}")
@@ -233,7 +284,7 @@ def from_gpt2(cls:TinyTransformer,
               hf_model_or_state_dict, # a transformers GPT2LMHeadModel/GPT2Model, or its state dict
               config:ModelConfig|None=None, # required with a state dict; default: from the model's config
              )->TinyTransformer:
-    "A `TinyTransformer` holding GPT-2's weights. Raises `ValueError` for missing, unexpected or mis-shaped tensors."
+    "A `TinyTransformer` holding GPT-2's weights."
     src = hf_model_or_state_dict
     if isinstance(src, nn.Module):
         config = config or ModelConfig.from_gpt2_config(src.config)

@@ -10,7 +10,7 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .attention import scaled_dot_product_attention, causal_mask, check_mask
+from .attention import scaled_dot_product_attention, causal_mask, check_mask, _check_qkv
 
 # %% auto #0
 __all__ = ['split_heads', 'merge_heads', 'KVCache', 'combine_masks', 'MultiHeadAttention', 'fused_attention']
@@ -33,29 +33,67 @@ def merge_heads(
 
 # %% ../nbs/02_multi_head.ipynb #d4df4e3b
 class KVCache:
-    "Keys and values of one attention layer, (B, nh, T, hs) each; `update` appends new ones along T."
-    def __init__(self): self.k, self.v = None, None
-    def __len__(self): return 0 if self.k is None else self.k.size(2)
-    def __repr__(self): return f"KVCache(len={len(self)}, shape={None if self.k is None else tuple(self.k.shape)})"
+    "Keys and values of one attention layer, (B, nh, T, hs) each, in a buffer written in place."
+    def __init__(self,
+                 capacity:int|None=None): # positions to allocate at once (None: grow as needed)
+        self.capacity, self._k, self._v, self.n = capacity, None, None, 0
+    def __len__(self): return self.n
+    def __repr__(self): return f"KVCache(len={self.n}, shape={None if self.k is None else tuple(self.k.shape)})"
+    @property
+    def k(self): return None if self.n == 0 else self._k[:, :, :self.n]  # (B, nh, len, hs)
+    @property
+    def v(self): return None if self.n == 0 else self._v[:, :, :self.n]
     def reset(self):
-        "Forget everything cached."
-        self.k, self.v = None, None
+        "Forget everything cached (the buffer stays, for the next prefill)."
+        self.n = 0
 
 # %% ../nbs/02_multi_head.ipynb #26fe4fb4
+@patch
+def _fits(self:KVCache, k:Tensor, size:int)->bool:
+    "Whether the buffer can take keys like `k` up to position `size`, in place."
+    b = self._k
+    return (b is not None and b.size(2) >= size and b.shape[:2] == k.shape[:2] and b.size(3) == k.size(3)
+            and b.dtype == k.dtype and b.device == k.device and not b.requires_grad
+            and (torch.is_inference_mode_enabled() or not b.is_inference()))
+
+@patch
+def _grow(self:KVCache, k:Tensor, size:int):
+    "A new buffer with room for `size` positions (at least `capacity`), holding the cached ones."
+    B, nh, _, hs = k.shape
+    room = max(size, self.capacity or 0, 2 * self.n)
+    new_k, new_v = k.new_empty(B, nh, room, hs), k.new_empty(B, nh, room, hs)
+    if self.n: new_k[:, :, :self.n], new_v[:, :, :self.n] = self.k, self.v
+    self._k, self._v = new_k, new_v
+
+@patch
+def _append(self:KVCache, k:Tensor, v:Tensor)->tuple[Tensor, Tensor]:
+    "Write `k`, `v` (B, nh, T, hs) after the cached positions, unchecked; return views of all of them."
+    n, T = self.n, k.size(2)
+    if k.requires_grad or v.requires_grad:  # writing in place would overwrite what backward needs
+        self._k = k if n == 0 else torch.cat([self.k, k], dim=2)
+        self._v = v if n == 0 else torch.cat([self.v, v], dim=2)
+    else:
+        if not self._fits(k, n + T): self._grow(k, n + T)
+        self._k.narrow(2, n, T).copy_(k); self._v.narrow(2, n, T).copy_(v)
+    self.n = n + T
+    return self._k.narrow(2, 0, self.n), self._v.narrow(2, 0, self.n)
+
 @patch
 def update(self:KVCache,
            k:Tensor, # new keys (B, nh, T, hs)
            v:Tensor, # new values (B, nh, T, hs)
           )->tuple[Tensor, Tensor]: # all keys and values so far, (B, nh, len(self), hs)
-    "Append `k`, `v` along T and return everything cached. Raises `ValueError` on a shape mismatch."
+    "Check `k`, `v` against the cache, write them after the cached ones and return everything cached."
     if k.ndim != 4 or k.shape != v.shape:
         raise ValueError(f"k and v must have the same 4-D shape (B, nh, T, hs); got k {tuple(k.shape)}, v {tuple(v.shape)}")
-    if self.k is not None and (k.shape[:2] != self.k.shape[:2] or k.size(3) != self.k.size(3)):
+    if k.dtype != v.dtype: raise ValueError(f"k is {k.dtype} but v is {v.dtype}; expected one dtype")
+    if self.n and (k.shape[:2] != self._k.shape[:2] or k.size(3) != self._k.size(3)):
         raise ValueError(f"new k/v {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} in B, nh or hs; "
                          "use a fresh KVCache for a new batch")
-    self.k = k if self.k is None else torch.cat([self.k, k], dim=2)  # (B, nh, P+T, hs)
-    self.v = v if self.v is None else torch.cat([self.v, v], dim=2)
-    return self.k, self.v
+    if self.n and (k.dtype != self._k.dtype or k.device != self._k.device):
+        raise ValueError(f"new k/v are {k.dtype} on {k.device} but the cache holds {self._k.dtype} on "
+                         f"{self._k.device}; use a fresh KVCache after changing the model's dtype or device")
+    return self._append(k, v)
 
 # %% ../nbs/02_multi_head.ipynb #24607e75
 def _as_4d_mask(attn_mask:Tensor, B:int, nh:int, L:int, S:int)->Tensor:
@@ -120,30 +158,66 @@ class MultiHeadAttention(nn.Module):
 @patch
 def _attention_mask(self:MultiHeadAttention, B:int, L:int, S:int, padding_mask=None, attn_mask=None, device=None):
     "The combined mask for B sequences of L queries over S keys, broadcastable to (B, nh, L, S), or None."
-    causal = causal_mask(L, S, device=device) if self.causal else None  # (L, S)
+    causal = causal_mask(L, S, device=device) if self.causal and L > 1 else None  # one last query sees all
     padding = _check_padding_mask(padding_mask, B, S, S - L) if padding_mask is not None else None  # (B, 1, 1, S)
     extra = _as_4d_mask(attn_mask, B, self.n_heads, L, S) if attn_mask is not None else None
     return combine_masks(causal, padding, extra)
 
 # %% ../nbs/02_multi_head.ipynb #96f6fcfd
+def _check_attention_inputs(q, k, v, mask):
+    "Raise `ValueError`/`TypeError` unless q, k, v and mask line up, share a dtype and sit on one device."
+    for name, t in (('q', q), ('k', k), ('v', v), ('mask', mask)):
+        if t is not None and not isinstance(t, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    _check_qkv(q, k, v)
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k, v have dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one dtype (e.g. k.to(q.dtype))")
+    if not q.device == k.device == v.device: raise ValueError(f"q, k, v are on {q.device}, {k.device}, {v.device}; expected one device")
+    if mask is None: return
+    if mask.device != q.device: raise ValueError(f"mask is on {mask.device} but q is on {q.device}; move it with mask.to(q.device)")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise ValueError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) or a float dtype (added to the scores)")
+    scores = (*q.shape[:-1], k.size(-2))  # (..., L, S)
+    if not 2 <= mask.ndim <= len(scores) or any(m not in (1, s) for m, s in zip(reversed(mask.shape), reversed(scores))):
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to the scores' shape {scores} (..., L, S)")
+
+def _fused_attention(q, k, v, mask=None, dropout_p=0.0, is_causal=False):
+    "`fused_attention` without the checks (callers have checked)."
+    if mask is None: return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+    allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
+    dead = ~allowed.any(dim=-1, keepdim=True)  # (..., L, 1): rows with nothing to attend to
+    mask = mask | dead if mask.dtype == torch.bool else mask.masked_fill(dead, 0.0)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p).masked_fill(dead, 0.0)
+
 def fused_attention(
     q:Tensor, # (..., L, d_k)
     k:Tensor, # (..., S, d_k)
     v:Tensor, # (..., S, d_v)
     mask:Tensor|None=None, # bool (True = may attend) or float, broadcastable to (..., L, S)
     dropout_p:float=0.0, # attention dropout (pass 0.0 at eval time)
-    is_causal:bool=False, # top-left causal mask; only correct when L == S and mask is None
+    is_causal:bool=False, # the kernel's own causal mask; only with L == S and no mask
 )->Tensor: # (..., L, d_v)
-    "F.scaled_dot_product_attention with lesson 01's rule: queries that may see no key get output 0."
-    if mask is None: return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
-    allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
-    dead = ~allowed.any(dim=-1, keepdim=True)  # (..., L, 1): rows with nothing to attend to
-    if not dead.any(): return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-    mask = mask | dead if mask.dtype == torch.bool else mask.masked_fill(dead, 0.0)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-    return out.masked_fill(dead, 0.0)
+    "F.scaled_dot_product_attention, checked, with lesson 01's rule: queries that may see no key get output 0."
+    _check_attention_inputs(q, k, v, mask)
+    if not 0.0 <= dropout_p <= 1.0: raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
+    if is_causal and (mask is not None or q.size(-2) != k.size(-2)):
+        raise ValueError(f"is_causal=True needs L == S and no mask (got L={q.size(-2)}, S={k.size(-2)}, "
+                         f"mask {'given' if mask is not None else 'None'}); pass mask=causal_mask(L, S) instead")
+    if mask is not None and mask.is_floating_point(): mask = mask.to(q.dtype)
+    return _fused_attention(q, k, v, mask, dropout_p, is_causal)
 
 # %% ../nbs/02_multi_head.ipynb #fd47097d
+@patch
+def _check_input(self:MultiHeadAttention, x, padding_mask, attn_mask):
+    "Raise `ValueError` for an `x` that is not (B, T, d_model) with B, T >= 1, or a mask on another device."
+    if not isinstance(x, Tensor) or x.ndim != 3 or x.size(-1) != self.d_model:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x has shape {got}; expected (B, T, d_model={self.d_model})")
+    if x.size(0) == 0 or x.size(1) == 0:
+        raise ValueError(f"x has shape {tuple(x.shape)}: no tokens; expected at least one sequence and one position")
+    for name, m in (('padding_mask', padding_mask), ('attn_mask', attn_mask)):
+        if isinstance(m, Tensor) and m.device != x.device:
+            raise ValueError(f"{name} is on {m.device} but x is on {x.device}; move it with {name}.to(x.device)")
+
 @patch
 def forward(self:MultiHeadAttention,
             x:Tensor, # (B, T, d_model): the T new tokens
@@ -152,19 +226,18 @@ def forward(self:MultiHeadAttention,
             cache:KVCache|None=None, # this layer's cache; new keys/values are appended to it
             need_weights:bool=False, # also return the attention weights (B, nh, T, S)
            )->tuple[Tensor, Tensor|None]: # output (B, T, d_model), weights or None
-    "Multi-head attention of the T new tokens over cached + new keys. Raises `ValueError`/`TypeError`."
-    if x.ndim != 3 or x.size(-1) != self.d_model:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected (B, T, d_model={self.d_model})")
+    "Multi-head attention of the T new tokens over cached + new keys."
+    self._check_input(x, padding_mask, attn_mask)
     B, T, _ = x.shape
     q, k, v = (split_heads(t, self.n_heads) for t in self.c_attn(x).split(self.d_model, dim=2))  # (B, nh, T, hs)
     if cache is not None: k, v = cache.update(k, v)  # (B, nh, S, hs)
-    S = k.size(2)
-    mask = self._attention_mask(B, T, S, padding_mask, attn_mask, device=x.device)
-    if mask is not None and mask.dtype != torch.bool: mask = mask.to(q.dtype)
-    dropout_p = self.attn_dropout.p if self.training else 0.0
-    if self.fused and not need_weights:
-        only_causal = self.causal and padding_mask is None and attn_mask is None and T == S
-        out, weights = fused_attention(q, k, v, None if only_causal else mask, dropout_p, is_causal=only_causal), None
+    S, dropout_p, fused = k.size(2), (self.attn_dropout.p if self.training else 0.0), self.fused and not need_weights
+    if fused and self.causal and T == S and padding_mask is None and attn_mask is None:
+        out, weights = _fused_attention(q, k, v, None, dropout_p, is_causal=True), None  # the kernel's own triangle
     else:
-        out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)  # (B, nh, T, hs)
-    return self.resid_dropout(self.c_proj(merge_heads(out))), weights
+        mask = self._attention_mask(B, T, S, padding_mask, attn_mask, device=x.device)
+        if mask is not None and mask.dtype != torch.bool: mask = mask.to(q.dtype)
+        if fused: out, weights = _fused_attention(q, k, v, mask, dropout_p), None
+        else: out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)  # (B, nh, T, hs)
+    out = self.c_proj(merge_heads(out))  # (B, T, d_model)
+    return (self.resid_dropout(out) if self.training else out), weights  # dropout is the identity in eval

@@ -6,18 +6,20 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/sampling.html.md"""
 
 # %% ../nbs/07_sampling.ipynb #ab9a93ea
 from __future__ import annotations
-import math, numbers
+import dataclasses, math, numbers
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .tokenizer import PAD_ID
 from .env import evaluating
 
 # %% auto #0
 __all__ = ['TOP_P_TOLERANCE', 'check_logits', 'greedy', 'check_temperature', 'apply_temperature', 'check_top_k', 'top_k_filter',
            'check_top_p', 'top_p_filter', 'sample', 'check_suppress_ids', 'suppress_tokens', 'check_prompt', 'left_pad',
-           'append_token', 'decode_steps', 'generate', 'generate_batch']
+           'append_token', 'decode_steps', 'DecodeSettings', 'generate', 'generate_batch']
 
 # %% ../nbs/07_sampling.ipynb #dc636315
 def check_logits(
@@ -39,7 +41,7 @@ def check_logits(
 def greedy(
     logits:torch.Tensor, # next-token scores, (B, V)
 )->torch.Tensor: # token ids, (B,)
-    "The most likely token of each row (ties -> lowest id). Raises `ValueError`/`TypeError` for bad logits."
+    "The most likely token of each row (ties -> lowest id)."
     return check_logits(logits).argmax(-1)
 
 # %% ../nbs/07_sampling.ipynb #f4697a19
@@ -51,15 +53,18 @@ def check_temperature(temperature:float)->float:
         raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}; use 0 for greedy, 1 for the model's own distribution")
     return float(temperature)
 
+def _scaled(logits:torch.Tensor, temperature:float)->torch.Tensor:
+    "`apply_temperature` without the checks."
+    if logits.dtype in (torch.float16, torch.bfloat16): logits = logits.float()  # too coarse once divided by a small temperature
+    return (logits - logits.max(-1, keepdim=True).values) / temperature
+
 def apply_temperature(
     logits:torch.Tensor, # next-token scores, (B, V)
     temperature:float, # > 0; < 1 sharpens, > 1 flattens
 )->torch.Tensor: # scaled logits, (B, V), float32 or wider
-    "Divide `logits` by `temperature` (after subtracting each row's max, so tiny temperatures cannot overflow). Raises `ValueError`/`TypeError`, also for temperature 0."
+    "Divide `logits` by `temperature`, after subtracting each row's max so tiny temperatures cannot overflow."
     if check_temperature(temperature) == 0: raise ValueError("temperature is 0, which is greedy; call `greedy` (or `sample`, which does) instead of scaling by 1/0")
-    logits = check_logits(logits)
-    if logits.dtype in (torch.float16, torch.bfloat16): logits = logits.float()  # half precision is too coarse once divided by a small temperature
-    return (logits - logits.max(-1, keepdim=True).values) / temperature
+    return _scaled(check_logits(logits), temperature)
 
 # %% ../nbs/07_sampling.ipynb #98d8e0a2
 def check_top_k(top_k:int)->int:
@@ -75,15 +80,17 @@ def _keep_sorted(logits:torch.Tensor, keep_sorted:torch.Tensor, order:torch.Tens
     return logits.masked_fill(~keep, -math.inf)
 
 # %% ../nbs/07_sampling.ipynb #bc17aef6
+def _top_k(logits:torch.Tensor, k:int)->torch.Tensor:
+    "`top_k_filter` without the checks: -inf from the (k+1)-th place of a stable descending sort on."
+    order = torch.sort(logits, dim=-1, descending=True, stable=True).indices  # (B, V), ties -> lower ids first
+    return logits.scatter(-1, order[..., k:], -math.inf)
+
 def top_k_filter(
     logits:torch.Tensor, # next-token scores, (B, V)
     top_k:int, # how many tokens to keep (>= 1); more than V keeps all
 )->torch.Tensor: # (B, V): the same logits, -inf outside the top k
-    "Keep exactly the `top_k` highest logits of each row (ties -> lower ids), -inf elsewhere. Raises `ValueError`/`TypeError`."
-    k = min(check_top_k(top_k), check_logits(logits).shape[-1])
-    order = torch.sort(logits, dim=-1, descending=True, stable=True).indices  # (B, V)
-    keep_sorted = (torch.arange(logits.shape[-1], device=logits.device) < k).expand_as(order)
-    return _keep_sorted(logits, keep_sorted, order)
+    "Keep exactly the `top_k` highest logits of each row (ties -> lower ids), -inf elsewhere."
+    return _top_k(check_logits(logits), check_top_k(top_k))
 
 # %% ../nbs/07_sampling.ipynb #a0f883ea
 TOP_P_TOLERANCE = 1e-6  # probability mass this close to p counts as reaching p (float32 logits resolve ~1e-7)
@@ -100,21 +107,32 @@ def _wide_float(device:torch.device)->torch.dtype:
     "float64 where the device supports it (Apple's MPS does not)."
     return torch.float32 if device.type == 'mps' else torch.float64
 
-def top_p_filter(
-    logits:torch.Tensor, # next-token scores, (B, V)
-    top_p:float, # probability mass to keep, in (0, 1]
-)->torch.Tensor: # (B, V): the same logits, -inf outside the nucleus
-    "Keep the smallest set of most likely tokens whose probability reaches `top_p` (at least one; ties -> lower ids). Raises `ValueError`/`TypeError`."
-    p = check_top_p(top_p)
-    if p == 1.0: return check_logits(logits).clone()
-    probs = check_logits(logits).to(_wide_float(logits.device)).softmax(-1)
+def _top_p(logits:torch.Tensor, p:float)->torch.Tensor:
+    "`top_p_filter` without the checks."
+    if p == 1.0: return logits.clone()
+    probs = logits.to(_wide_float(logits.device)).softmax(-1)
     sorted_probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)  # (B, V)
     mass_before = sorted_probs.cumsum(-1) - sorted_probs  # mass of the more likely tokens
     keep_sorted = mass_before < p - TOP_P_TOLERANCE
     keep_sorted[..., 0] = True  # the most likely token always stays, even for p below the tolerance
     return _keep_sorted(logits, keep_sorted, order)
 
+def top_p_filter(
+    logits:torch.Tensor, # next-token scores, (B, V)
+    top_p:float, # probability mass to keep, in (0, 1]
+)->torch.Tensor: # (B, V): the same logits, -inf outside the nucleus
+    "Keep the smallest set of most likely tokens whose probability reaches `top_p` (ties -> lower ids)."
+    return _top_p(check_logits(logits), check_top_p(top_p))
+
 # %% ../nbs/07_sampling.ipynb #ae3284a4
+def _sample(logits, temperature:float, top_k:int|None, top_p:float|None, generator)->torch.Tensor:
+    "`sample` without the checks; a filter that would keep every token is skipped."
+    if temperature == 0: return logits.argmax(-1)
+    logits = _scaled(logits, temperature)
+    if top_k is not None and top_k < logits.size(-1): logits = _top_k(logits, top_k)
+    if top_p is not None and top_p < 1.0: logits = _top_p(logits, top_p)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
 def sample(
     logits:torch.Tensor, # next-token scores, (B, V) — the last position, logits[:, -1]
     temperature:float=1.0, # >= 0; 0 means greedy
@@ -122,22 +140,18 @@ def sample(
     top_p:float|None=None, # keep the smallest set with probability >= top_p, in (0, 1] (None: all)
     generator:torch.Generator|None=None, # random source for the draw (None: PyTorch's global one)
 )->torch.Tensor: # token ids, (B,) long
-    "Draw one token per row: temperature, then top-k, then top-p. Raises `ValueError`/`TypeError` for bad logits or settings."
+    "Draw one token per row: temperature, then top-k, then top-p."
     check_logits(logits); temperature = check_temperature(temperature)
-    if top_k is not None: check_top_k(top_k)
-    if top_p is not None: check_top_p(top_p)
-    if temperature == 0: return greedy(logits)
-    logits = apply_temperature(logits, temperature)
-    if top_k is not None: logits = top_k_filter(logits, top_k)
-    if top_p is not None: logits = top_p_filter(logits, top_p)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+    top_k = None if top_k is None else check_top_k(top_k)
+    top_p = None if top_p is None else check_top_p(top_p)
+    return _sample(logits, temperature, top_k, top_p, generator)
 
 # %% ../nbs/07_sampling.ipynb #81c3d801
 def check_suppress_ids(
     suppress_ids:Sequence[int]|None, # token ids that must never be generated (None: none)
     vocab_size:int, # ids must be in [0, vocab_size)
 )->tuple[int, ...]: # the distinct ids, sorted; () for None
-    "`suppress_ids` as a sorted tuple of distinct ints. Raises `TypeError` for a bare id, `ValueError` for ids outside [0, vocab_size) or for every id."
+    "`suppress_ids` as a sorted tuple of distinct ints."
     if suppress_ids is None: return ()
     if (isinstance(suppress_ids, (str, bytes, numbers.Number)) or not isinstance(suppress_ids, Iterable)
         or isinstance(suppress_ids, torch.Tensor) and suppress_ids.ndim != 1):
@@ -155,7 +169,7 @@ def suppress_tokens(
     logits:torch.Tensor, # next-token scores, (B, V)
     suppress_ids:Sequence[int]|None, # token ids that must never be drawn
 )->torch.Tensor: # (B, V): the same logits, -inf at `suppress_ids`
-    "Set the logits of `suppress_ids` to -inf in every row. Raises `ValueError`/`TypeError` for bad logits or ids (see `check_suppress_ids`)."
+    "Set the logits of `suppress_ids` to -inf in every row."
     ids = check_suppress_ids(suppress_ids, check_logits(logits).shape[-1])
     return logits.index_fill(-1, torch.tensor(ids, dtype=torch.long, device=logits.device), -math.inf)
 
@@ -164,7 +178,7 @@ def check_prompt(
     prompt_ids:Sequence[int]|torch.Tensor, # token ids, a list or a 1-D tensor
     vocab_size:int, # ids must be in [0, vocab_size)
 )->list[int]:
-    "`prompt_ids` as a list of ints. Raises `TypeError`/`ValueError` for a str, a bare id, a 2-D tensor, an empty prompt or out-of-range ids."
+    "`prompt_ids` as a list of ints."
     if isinstance(prompt_ids, str): raise TypeError(f"prompt_ids is a str ({prompt_ids[:20]!r}); encode it first: tokenizer.encode(text)")
     if not isinstance(prompt_ids, Iterable):
         raise TypeError(f"prompt_ids must be a list of token ids or a 1-D tensor, got {prompt_ids!r} ({type(prompt_ids).__name__})")
@@ -184,7 +198,7 @@ def left_pad(
     pad_id:int, # the id written into the padding
     device:torch.device|str|None=None, # where the tensors go
 )->tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # idx, padding_mask, positions, each (B, T)
-    "Left-pad `contexts` to a (B, T) batch: ids, mask (True = real token) and per-row positions (0 at each row's first real token). Raises `ValueError` for no rows or an empty row."
+    "Left-pad `contexts` to a (B, T) batch: ids, mask (True = real token) and per-row positions (0 at each row's first real token)."
     if not contexts or not all(len(c) for c in contexts):
         raise ValueError(f"contexts have lengths {[len(c) for c in contexts]}; expected at least one row, none of them empty")
     T = max(len(c) for c in contexts)
@@ -252,6 +266,62 @@ def decode_steps(
         slid = [append_token(c, t, model.config.max_len, slide) for c, t in zip(contexts, tokens.tolist())]
         if any(slid): cache = None  # positions moved: re-encode the window
 
+# %% ../nbs/07_sampling.ipynb #d90d999f
+def _fast_picker(s:DecodeSettings, generator):
+    "A checked-once `pick`: logits (B, V) -> ids (B,), with `suppress_ids` and the sampling settings of `s`."
+    suppress = None
+    def pick(logits):
+        nonlocal suppress
+        if s.suppress_ids:
+            if suppress is None: suppress = torch.tensor(s.suppress_ids, device=logits.device)
+            logits = logits.index_fill(-1, suppress, -math.inf)
+        return _sample(logits, s.temperature, s.top_k, s.top_p, generator)
+    return pick
+
+@contextmanager
+def _decoding(model):
+    "Inference mode, and the model in eval mode (each module's own mode restored after)."
+    with torch.inference_mode(), evaluating(model): yield
+
+def _stepwise(model, steps):
+    "Run each step of `steps` inside `_decoding(model)`, so the caller's modes hold between steps."
+    while True:
+        with _decoding(model): step = next(steps, None)
+        if step is None: return
+        yield step
+
+# %% ../nbs/07_sampling.ipynb #61d1b186
+def _fast_prefill(model, contexts, pad_id, cache):
+    "Encode `contexts` into the emptied `cache`: last logits (B, V), a mask buffer or None, last positions (B, 1)."
+    for layer in cache: layer.reset()
+    idx, mask, positions = left_pad(contexts, pad_id, _device(model))  # (B, T) each
+    if len({len(c) for c in contexts}) == 1: mask = None  # no padding: the fast causal path
+    else: mask = F.pad(mask, (0, model.config.max_len - mask.size(1)), value=True)  # room for every later token
+    logits, _ = model(idx, padding_mask=None if mask is None else mask[:, :idx.size(1)], positions=positions,
+                      cache=cache, check_inputs=False)
+    return logits[:, -1], mask, positions[:, -1:]
+
+def _fast_steps(model, contexts, s:DecodeSettings, generator=None):
+    "`decode_steps` with the cache and without per-token checks; run it inside `_decoding(model)`."
+    max_len, pick, cache = model.config.max_len, _fast_picker(s, generator), model.new_cache()
+    contexts = [list(c[-max_len:]) for c in contexts]
+    active, tokens = torch.ones(len(contexts), dtype=torch.bool, device=_device(model)), None
+    for step in range(s.max_new_tokens):
+        if tokens is None:  # the first step, or the window slid: encode the whole contexts
+            logits, mask, positions = _fast_prefill(model, contexts, s.pad_id, cache)
+            if step == 0: check_logits(logits)
+        else:
+            positions, S = positions + 1, len(cache[0]) + 1
+            logits, _ = model(tokens[:, None], padding_mask=None if mask is None else mask[:, :S], positions=positions,
+                              cache=cache, check_inputs=False)
+            logits = logits[:, -1]
+        tokens = pick(logits)  # (B,)
+        yield tokens, active
+        if s.eos_id is not None:
+            active = active & (tokens != s.eos_id)
+            if not active.any(): return
+        if any([append_token(c, t, max_len, s.slide) for c, t in zip(contexts, tokens.tolist())]): tokens = None
+
 # %% ../nbs/07_sampling.ipynb #dbf5b484
 def _check_int(value, name:str, low:int, high:int|None=None)->int:
     "`value` if it is an int in [low, high]; else raise `TypeError`/`ValueError` naming `name`."
@@ -262,23 +332,45 @@ def _check_int(value, name:str, low:int, high:int|None=None)->int:
     return int(value)
 
 # %% ../nbs/07_sampling.ipynb #dfa59383
-def _decoder(model, prompts, max_new_tokens, temperature, top_k, top_p, eos_id, generator, seed, use_cache, slide, pad_id, suppress_ids):
-    "Validate every argument, then return the `decode_steps` iterator."
-    V, max_len = model.config.vocab_size, model.config.max_len
-    prompts = [check_prompt(p, V) for p in prompts]
-    _check_int(max_new_tokens, 'max_new_tokens', 0); _check_int(slide, 'slide', 1, max_len)
-    if eos_id is not None: _check_int(eos_id, 'eos_id', 0, V - 1)
-    _check_int(pad_id, 'pad_id', 0, V - 1)
-    check_temperature(temperature)
-    if top_k is not None: check_top_k(top_k)
-    if top_p is not None: check_top_p(top_p)
-    suppress = check_suppress_ids(suppress_ids, V)
-    if eos_id in suppress: raise ValueError(f"eos_id {eos_id} is in suppress_ids {suppress}; it could never be generated — drop it from one of them")
+@dataclass(frozen=True)
+class DecodeSettings:
+    "What one `generate`/`generate_batch` call asked for."
+    max_new_tokens:int # generate at most this many ids per row
+    temperature:float=1.0 # >= 0; 0 means greedy
+    top_k:int|None=None # keep the k most likely tokens each step (None: all)
+    top_p:float|None=None # keep the smallest set with probability >= top_p (None: all)
+    eos_id:int|None=None # a row stops after generating this id
+    slide:int=1 # ids dropped from the front of a full context
+    pad_id:int=PAD_ID # id used for left padding
+    suppress_ids:Sequence[int]|None=None # ids never generated
+    use_cache:bool=True # False: the reference loop, re-running the whole context each step
+
+@patch
+def checked(self:DecodeSettings, vocab_size:int, max_len:int)->DecodeSettings:
+    "The settings checked against a model's vocabulary and context, normalised."
+    V = vocab_size
+    _check_int(self.max_new_tokens, 'max_new_tokens', 0); _check_int(self.slide, 'slide', 1, max_len)
+    if self.eos_id is not None: _check_int(self.eos_id, 'eos_id', 0, V - 1)
+    _check_int(self.pad_id, 'pad_id', 0, V - 1)
+    temperature = check_temperature(self.temperature)
+    top_k = None if self.top_k is None else check_top_k(self.top_k)
+    top_p = None if self.top_p is None else check_top_p(self.top_p)
+    suppress = check_suppress_ids(self.suppress_ids, V)
+    if self.eos_id in suppress: raise ValueError(f"eos_id {self.eos_id} is in suppress_ids {suppress}; it could never be generated — drop it from one of them")
+    return dataclasses.replace(self, max_new_tokens=int(self.max_new_tokens), temperature=temperature, top_k=top_k, top_p=top_p,
+                               slide=int(self.slide), suppress_ids=suppress)
+
+# %% ../nbs/07_sampling.ipynb #af4d28bb
+def _decoder(model, prompts, s:DecodeSettings, generator=None, seed=None):
+    "Check the prompts and settings once, then return the steps: the fast loop, or the reference without a cache."
+    prompts = [check_prompt(p, model.config.vocab_size) for p in prompts]
+    s = s.checked(model.config.vocab_size, model.config.max_len)
     if seed is not None:
         if generator is not None: raise ValueError("pass either generator or seed, not both")
         generator = torch.Generator(_device(model)).manual_seed(_check_int(seed, 'seed', 0))
-    def pick(logits): return sample(suppress_tokens(logits, suppress) if suppress else logits, temperature, top_k, top_p, generator)
-    return decode_steps(model, prompts, max_new_tokens, pick, eos_id, use_cache, slide, pad_id)
+    if s.use_cache: return _fast_steps(model, prompts, s, generator)
+    def pick(logits): return sample(suppress_tokens(logits, s.suppress_ids) if s.suppress_ids else logits, s.temperature, s.top_k, s.top_p, generator)
+    return decode_steps(model, prompts, s.max_new_tokens, pick, s.eos_id, False, s.slide, s.pad_id)
 
 # %% ../nbs/07_sampling.ipynb #465f734d
 def generate(
@@ -296,15 +388,15 @@ def generate(
     slide:int=1, # ids dropped from the front of a full context (see "The sliding window")
     suppress_ids:Sequence[int]|None=None, # ids never generated, e.g. (PAD_ID, UNK_ID, BOS_ID); None: none
 )->list[int]|Iterator[int]: # the new ids (not the prompt)
-    "Continue `prompt_ids` by up to `max_new_tokens` ids. Raises `ValueError`/`TypeError` for bad arguments."
-    steps = _decoder(model, [prompt_ids], max_new_tokens, temperature, top_k, top_p, eos_id, generator, seed, use_cache, slide,
-                     PAD_ID, suppress_ids)  # one prompt: never padded
-    ids = (int(tokens[0]) for tokens, _ in steps)
-    return ids if stream else list(ids)
+    "Continue `prompt_ids` by up to `max_new_tokens` ids."
+    settings = DecodeSettings(max_new_tokens, temperature, top_k, top_p, eos_id, slide, PAD_ID, suppress_ids, use_cache)
+    steps = _decoder(model, [prompt_ids], settings, generator, seed)  # one prompt: never padded
+    if stream: return (int(tokens[0]) for tokens, _ in _stepwise(model, steps))
+    with _decoding(model): return [int(tokens[0]) for tokens, _ in steps]
 
 # %% ../nbs/07_sampling.ipynb #9e764ef2
 def _check_prompt_list(prompts)->list:
-    "`prompts` as a list with one prompt per row. Raises `TypeError`/`ValueError` for a str, a single prompt or no prompts."
+    "`prompts` as a list with one prompt per row."
     if isinstance(prompts, str): raise TypeError("prompts is a str; expected a list of prompts, each a list of ids (tokenizer.encode(text))")
     if isinstance(prompts, torch.Tensor) and prompts.ndim != 2:
         raise ValueError(f"prompts has shape {tuple(prompts.shape)}; expected (B, T) or a list of prompts — wrap one prompt as [prompt_ids]")
@@ -331,11 +423,12 @@ def generate_batch(
     slide:int=1, # ids dropped from the front of a full context
     suppress_ids:Sequence[int]|None=None, # ids never generated, e.g. (PAD_ID, UNK_ID, BOS_ID); None: none
 )->list[list[int]]: # the new ids of each row, in prompt order
-    "Continue each of `prompts` by up to `max_new_tokens` ids, as one left-padded batch. Raises `ValueError`/`TypeError`."
+    "Continue each of `prompts` by up to `max_new_tokens` ids, as one left-padded batch."
     prompts = _check_prompt_list(prompts)
-    new_ids = [[] for _ in prompts]
-    for tokens, active in _decoder(model, prompts, max_new_tokens, temperature, top_k, top_p, eos_id,
-                                   generator, seed, use_cache, slide, pad_id, suppress_ids):
-        for row, token, keep in zip(new_ids, tokens.tolist(), active.tolist()):
-            if keep: row.append(token)
+    settings = DecodeSettings(max_new_tokens, temperature, top_k, top_p, eos_id, slide, pad_id, suppress_ids, use_cache)
+    steps, new_ids = _decoder(model, prompts, settings, generator, seed), [[] for _ in prompts]
+    with _decoding(model):
+        for tokens, active in steps:
+            for row, token, keep in zip(new_ids, tokens.tolist(), active.tolist()):
+                if keep: row.append(token)
     return new_ids
