@@ -110,18 +110,24 @@ def stage_decoding(a, device, model):
 
 
 def stage_widgets(a, device, model, tok):
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    "The widgets' work per control change on this device: a forward pass per text, then pictures from its cache."
     from tiny_transformer import widgets
     prompt = 'ROMEO:\nBut soft, what light'
-    calls = dict(next_token_distribution=lambda: widgets.next_token_distribution(model, tok, prompt, 0.8, 20, 0.9),
-                 next_token_figure=lambda: widgets.next_token_figure(model, tok, prompt, 0.8, 20, 0.9),
-                 attention_figure=lambda: widgets.attention_figure(model, tok, prompt, layer=0))
+    tp = widgets.run_text(model, tok, prompt)
+    labels = widgets.token_labels(tok)
+    def distribution():
+        probs, kept = widgets.next_token_distribution(tp.logits, 0.8, 20, 0.9)
+        return widgets.next_token_picture(probs, kept, labels, 'next character')
+    def generation_step():
+        gen = widgets.Generation(model, tok, prompt, temperature=0.8, seed=0)
+        return [gen.step() for _ in range(5)]
+    calls = dict(run_text=lambda: widgets.run_text(model, tok, prompt),
+                 attention_picture=lambda: widgets.attention_picture(tp, layer=0, head=0),
+                 next_token_picture=distribution, generation_5_steps=generation_step)
     for name, fn in calls.items():
-        out = fn(); times = []
+        fn(); times = []
         for _ in range(2 if a.dry_run else 5):
-            t = time.perf_counter(); out = fn(); times.append(time.perf_counter() - t)
-            if hasattr(out, 'savefig'): plt.close(out)
+            t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
         record(f'widget_{name}', f'{1000 * min(times):.1f} ms (best of {len(times)})')
 
 
