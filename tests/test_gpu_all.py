@@ -14,8 +14,8 @@ def test_gpu_all_dry_run_passes(tmp_path):
     summary = json.loads(out.read_text())
     assert summary['dry_run'] and summary['failures'] == []
     stages = summary['results']
-    for name in ('nbdev_test', 'shakespeare', 'decode_cached', 'decode_uncached', 'widget_next_token_figure',
-                 'widget_attention_figure'):
+    for name in ('nbdev_test', 'shakespeare', 'decode_cached', 'decode_uncached', 'widget_run_text',
+                 'widget_attention_picture', 'widget_next_token_picture', 'widget_generation_5_steps'):
         assert name in stages, sorted(stages)
     assert stages['decode_cached_equals_uncached'] is True
     assert stages['shakespeare']['step'] > 0 and 'ScaleSettings' in stages['shakespeare']['settings']
