@@ -32,18 +32,20 @@ _MODULE_OF = {  # top-level name -> the module (lesson) that defines it
 }
 
 # %% ../nbs/10_api.ipynb #b846fc23
-_all_ = ['get_device', 'set_seed', 'env_report', 'viz', 'ModelConfig', 'TinyTransformer', 'CharTokenizer',
-         'load_corpus', 'train_val_split', 'TrainConfig', 'Trainer', 'generate', 'generate_batch', 'sample',
-         'save_checkpoint', 'load_checkpoint', 'load_model', 'CheckpointManager', 'CheckpointError',
-         'MetricsLogger', 'train_run', 'sample_text', 'attention_explorer', 'sampling_explorer', 'load_pretrained']
+_all_ = ['get_device', 'set_seed', 'env_report', 'viz', 'ModelConfig', 'TinyTransformer',
+         'CharTokenizer', 'load_corpus', 'train_val_split', 'TrainConfig', 'Trainer',
+         'generate', 'generate_batch', 'sample', 'save_checkpoint', 'load_checkpoint', 'load_model',
+         'CheckpointManager', 'CheckpointError', 'MetricsLogger', 'train_run', 'sample_text',
+         'attention_explorer', 'sampling_explorer', 'load_pretrained']
 
 # %% ../nbs/10_api.ipynb #99d65583
 def _home_of(name:str)->str|None:
-    "The module of the package whose `__all__` lists `name`, or None (read from the files: nothing imported)."
+    "The module whose `__all__` lists `name`, or None; read from the files, importing nothing."
     for path in sorted(Path(__file__).parent.glob('[!_]*.py')):
         for node in ast.parse(path.read_text(encoding='utf-8')).body:
             targets = [getattr(t, 'id', None) for t in getattr(node, 'targets', [])]
-            if '__all__' in targets and name in ast.literal_eval(node.value): return f'{__name__}.{path.stem}'
+            if '__all__' in targets and name in ast.literal_eval(node.value):
+                return f'{__name__}.{path.stem}'
     return None
 
 # %% ../nbs/10_api.ipynb #26ad25bb
@@ -70,8 +72,8 @@ if TYPE_CHECKING:
     from tiny_transformer.data import load_corpus, train_val_split
     from tiny_transformer.training import TrainConfig, Trainer
     from tiny_transformer.sampling import generate, generate_batch, sample
-    from tiny_transformer.checkpoint import (save_checkpoint, load_checkpoint, load_model, CheckpointManager,
-                                             CheckpointError)
+    from tiny_transformer.checkpoint import (save_checkpoint, load_checkpoint, load_model,
+                                             CheckpointManager, CheckpointError)
     from tiny_transformer.tracking import MetricsLogger
     from tiny_transformer.cli import train_run, sample_text
     from tiny_transformer.widgets import attention_explorer, sampling_explorer
