@@ -67,7 +67,7 @@ def main():
                                    f"(min {min(times[r, n]):.2f})")
             print('  heavy modules after `import tiny_transformer`:',
                   heavy_modules(envs[r], 'import tiny_transformer') or 'none')
-            gen = f"import sys; sys.argv = ['tiny-transformer', *{cmds[r]['tiny-transformer generate RUN --max-new-tokens 1'][3:]!r}]\n" \
+            gen = f"import sys; sys.argv = ['tiny-transformer', *{cmds[r]['tiny-transformer generate RUN --max-new-tokens 1'][2:]!r}]\n" \
                   "from tiny_transformer.cli import main; main()"
             print('  heavy modules after `generate`:', heavy_modules(envs[r], gen) or 'none')
 
