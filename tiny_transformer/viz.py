@@ -122,11 +122,12 @@ def plot_loss(
     else: raise ValueError(f"history is a {type(history).__name__};"
                            " expected a list of metric dicts or a dict of series")
     if not series: raise ValueError("history has no 'loss' or 'val_loss' values; nothing to plot")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, (steps, values) in series.items():
-        v = as_float_tensor(values, name)
+    curves = {name: (steps, as_float_tensor(values, name)) for name, (steps, values) in series.items()}
+    for name, (steps, v) in curves.items():  # all checked before a figure exists, so an error leaks none
         if len(steps) != len(v):
             raise ValueError(f"{name} has {len(v)} values but {len(steps)} steps; expected one per step")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, (steps, v) in curves.items():
         ax.plot(steps, v.numpy(), label=name, marker='o' if len(v) < 20 else None)
     ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.set_title(title); ax.legend()
     if log_y: ax.set_yscale('log')
