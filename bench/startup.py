@@ -7,23 +7,26 @@ For each checkout given with `--root` (default: this one), the median over N fre
   generate              `tiny-transformer generate RUN --max-new-tokens 1`, from process start to its exit (the
                         output is complete then), on a run trained first by `tiny-transformer train --steps 20`
                         into a temp folder.
-The command runs the way pip's `tiny-transformer` script runs it (`from tiny_transformer.cli import main`) with the
+CPU time (user + system, of the process and its children) is printed beside the wall time: on a loaded machine
+it is the steadier figure. The command runs the way pip's `tiny-transformer` script runs it (`from tiny_transformer.cli import main`) with the
 checkout first on PYTHONPATH, so `--root /path/to/a/checkout/of/main` measures "before" with the same script.
 Several roots are measured interleaved (round-robin), so they share the machine's load.
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, resource, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 CLI = "import sys; from tiny_transformer.cli import main; sys.exit(main())"
 HEAVY = ('matplotlib', 'ipywidgets', 'IPython', 'torch._dynamo', 'transformers', 'safetensors', 'wandb')
 
+def _cpu(): r = resource.getrusage(resource.RUSAGE_CHILDREN); return r.ru_utime + r.ru_stime
+
 def run(args, env):
-    "Seconds one fresh `python *args` takes, and its output; exits with its stderr when it fails."
-    t0 = time.perf_counter()
+    "Wall and CPU seconds one fresh `python *args` takes, and its output; exits with its stderr if it fails."
+    t0, c0 = time.perf_counter(), _cpu()
     p = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _cpu() - c0
     if p.returncode: sys.exit(f"{args} failed with status {p.returncode}:\n{p.stderr[-2000:]}")
-    return dt, p.stdout
+    return (dt, cpu), p.stdout
 
 def heavy_modules(env, code):
     "The heavy modules that `code` leaves in sys.modules."
@@ -57,14 +60,16 @@ def main():
         loads = []
         for _ in range(a.repeats):
             for n in cmds[roots[0]]:
-                for r in roots: times[r, n].append(run(cmds[r][n], envs[r])[0])
+                for r in roots: times[r, n].append(run(cmds[r][n], envs[r])[0])  # (wall, cpu)
             loads.append(os.getloadavg()[0])
         print(f"python {sys.version.split()[0]}; {a.repeats} runs each, interleaved; "
               f"load average {min(loads):.1f}-{max(loads):.1f}")
         for r in roots:
             print(f"\n{r}")
-            for n in cmds[r]: print(f"  {n:50s} median {statistics.median(times[r, n]):5.2f} s  "
-                                   f"(min {min(times[r, n]):.2f})")
+            for n in cmds[r]:
+                wall, cpu = zip(*times[r, n])
+                print(f"  {n:50s} wall: median {statistics.median(wall):5.2f} s, min {min(wall):5.2f} s;"
+                      f"  CPU: median {statistics.median(cpu):5.2f} s")
             print('  heavy modules after `import tiny_transformer`:',
                   heavy_modules(envs[r], 'import tiny_transformer') or 'none')
             gen = f"import sys; sys.argv = ['tiny-transformer', *{cmds[r]['tiny-transformer generate RUN --max-new-tokens 1'][2:]!r}]\n" \
