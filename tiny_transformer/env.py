@@ -132,7 +132,7 @@ def evaluating(model:torch.nn.Module):
 def env_report()->dict:
     "Versions of Python, PyTorch and the chosen device (or why there is none); never raises."
     try: choice = get_device()
-    except (ValueError, RuntimeError) as e: device, reason = None, str(e)
+    except (ValueError, RuntimeError) as e: device, reason = 'unknown', str(e)
     else: device, reason = choice.device.type, choice.reason
     rep = dict(python=sys.version.split()[0], platform=platform.platform(), torch=torch.__version__,
                device=device, device_reason=reason, cuda_version=torch.version.cuda,
