@@ -14,6 +14,7 @@ from fastcore.basics import patch
 from .model import ModelConfig, TinyTransformer
 from .tokenizer import CharTokenizer
 from .training import TrainConfig
+import tiny_transformer.scale  # gives the Trainer state_dict/load_state_dict, which save_trainer and resume use
 from .files import TMP_SUFFIX, atomic_write, fsync_dir, json_safe, package_version, writer_alive
 
 # %% auto #0

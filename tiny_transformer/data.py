@@ -10,8 +10,6 @@ import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, urll
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 from .tokenizer import PAD, PAD_ID, CharTokenizer
@@ -205,10 +203,11 @@ def plot_batch(
     y:torch.Tensor, # (B, T) target ids
     tokenizer:CharTokenizer, # to show ids as characters
     rows:int=2, # how many rows of the batch to draw
-)->Figure:
+)->'matplotlib.figure.Figure':
     "Grid of characters: for each row, x above y, with the shift between them visible."
     if x.shape != y.shape or x.ndim != 2: raise ValueError(f"x and y must both be (B, T); got {tuple(x.shape)} and {tuple(y.shape)}")
     rows = min(rows, len(x)); T = x.shape[1]
+    import matplotlib.pyplot as plt  # here, not at the top: training and the command line never draw
     fig, axs = plt.subplots(rows, 1, figsize=(0.28 * T + 1, 0.7 * rows + 0.3), squeeze=False)
     for ax, xr, yr in zip(axs[:, 0], x[:rows], y[:rows]):
         ax.imshow(torch.stack([xr, yr]).float(), cmap='Pastel1', aspect='auto', vmin=0, vmax=tokenizer.vocab_size)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ORDER', 'DeviceChoice', 'probe_device', 'get_device', 'set_seed', 'rng_state', 'set_rng_state', 'evaluating',
-           'env_report']
+__all__ = ['DEVICE_ORDER', 'DEVICE_ENV', 'DeviceChoice', 'probe_device', 'get_device', 'set_seed', 'rng_state', 'set_rng_state',
+           'evaluating', 'env_report']
 
 # %% ../nbs/00a_setup.ipynb #2e7ce4ac
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ def probe_device(
     "Try a tiny computation on device `name`; return the reason it failed, or None."
     kind = name.split(':')[0]
     try:
-        if kind == 'cuda' and not torch.cuda.is_available(): return 'torch.cuda.is_available() is False'
+        if kind == 'cuda' and not torch.cuda.is_available():
+            return 'torch.cuda.is_available() is False'
         if kind == 'mps':
             mps = getattr(torch.backends, 'mps', None)
             if mps is None or not mps.is_available(): return 'MPS is not available'
@@ -43,24 +44,28 @@ def probe_device(
 
 # %% ../nbs/00a_setup.ipynb #a07b6680
 DEVICE_ORDER = ('cuda', 'mps', 'cpu')
+DEVICE_ENV = 'TINY_TRANSFORMER_DEVICE'  # overrides the default order, e.g. `cpu` in CI
 
 def get_device(
     prefer:str|None=None, # force 'cuda', 'mps' or 'cpu'; None (default) means the best that works
 )->DeviceChoice:
-    "The first working device of CUDA, MPS, CPU (or `prefer`). Raises `ValueError`/`RuntimeError` for a bad or broken `prefer`."
-    prefer = prefer or os.environ.get('TINY_TRANSFORMER_DEVICE') or None
+    "The first working device of CUDA, MPS, CPU, or the one asked for by `prefer` or `DEVICE_ENV`."
+    src = '' if prefer else f' (from {DEVICE_ENV})'
+    prefer = prefer or os.environ.get(DEVICE_ENV) or None
     if prefer is not None:
-        name = torch.device(prefer).type if isinstance(prefer, torch.device) else str(prefer).split(':')[0]
+        name = prefer.type if isinstance(prefer, torch.device) else str(prefer).split(':')[0]
         if name not in DEVICE_ORDER:
-            raise ValueError(f"device {prefer!r} is not supported; expected one of {DEVICE_ORDER}")
-        why = probe_device(str(prefer))  # the exact device asked for: 'cuda:1' may fail where 'cuda:0' works
-        if why: raise RuntimeError(f"device {prefer!r} was asked for but does not work ({why}); use 'cpu' or fix the install")
-        return DeviceChoice(torch.device(prefer), 'asked for')
+            raise ValueError(f"device {prefer!r}{src} is not supported; expected one of {DEVICE_ORDER}")
+        why = probe_device(str(prefer))  # the exact device: 'cuda:1' may fail where 'cuda:0' works
+        if why: raise RuntimeError(f"device {prefer!r}{src} was asked for but does not work ({why}); "
+                                   "use 'cpu' or fix the install")
+        return DeviceChoice(torch.device(prefer), 'asked for' + src)
     skipped = []
     for name in DEVICE_ORDER:
         why = probe_device(name)
         if why is None:
-            return DeviceChoice(torch.device(name), 'first working device' + (f" ({'; '.join(skipped)})" if skipped else ''))
+            note = f" ({'; '.join(skipped)})" if skipped else ''
+            return DeviceChoice(torch.device(name), 'first working device' + note)
         skipped.append(f"{name}: {why}")
     raise RuntimeError(f"no working device: {'; '.join(skipped)}")
 
@@ -70,7 +75,8 @@ def set_seed(
     deterministic:bool=False, # also ask PyTorch for deterministic kernels (slower on GPU)
 )->int:
     "Seed Python, NumPy (if installed) and PyTorch (all devices); return the seed."
-    if not isinstance(seed, int) or seed < 0: raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     try:
@@ -88,13 +94,14 @@ def _tuplify(x): return tuple(_tuplify(v) for v in x) if isinstance(x, list) els
 
 # %% ../nbs/00a_setup.ipynb #7d99d9b9
 def rng_state()->dict:
-    "This process's global RNG states (PyTorch CPU and CUDA, Python, NumPy if installed) as plain tensors and lists."
+    "This process's RNG states (PyTorch CPU and CUDA, Python, NumPy) as plain tensors and lists."
     state = dict(torch=torch.get_rng_state(), python=_listify(random.getstate()),
                  cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
     try:
         import numpy as np
         name, keys, pos, has_gauss, gauss = np.random.get_state()
-        state['numpy'] = dict(name=name, keys=torch.from_numpy(keys.astype('int64')), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss))
+        state['numpy'] = dict(name=name, keys=torch.from_numpy(keys.astype('int64')), pos=int(pos),
+                              has_gauss=int(has_gauss), gauss=float(gauss))
     except ImportError: pass
     return state
 
@@ -107,13 +114,14 @@ def set_rng_state(state:dict)->None:
     if 'numpy' in state:
         import numpy as np
         s = state['numpy']
-        np.random.set_state((s['name'], s['keys'].numpy().astype('uint32'), s['pos'], s['has_gauss'], s['gauss']))
+        keys = s['keys'].numpy().astype('uint32')
+        np.random.set_state((s['name'], keys, s['pos'], s['has_gauss'], s['gauss']))
 
 # %% ../nbs/00a_setup.ipynb #04c9a390
 @contextmanager
 def evaluating(model:torch.nn.Module):
     "Eval mode and no gradients inside the block; every submodule's training flag restored after."
-    training = [m for m in model.modules() if m.training]  # cheap when the model is already in eval mode
+    training = [m for m in model.modules() if m.training]  # cheap when already in eval mode
     for m in training: m.training = False
     try:
         with torch.no_grad(): yield model
@@ -122,12 +130,14 @@ def evaluating(model:torch.nn.Module):
 
 # %% ../nbs/00a_setup.ipynb #7e8ff95e
 def env_report()->dict:
-    "Versions of Python, PyTorch and the chosen device, as a dict."
-    choice = get_device()
+    "Versions of Python, PyTorch and the chosen device (or why there is none); never raises."
+    try: choice = get_device()
+    except (ValueError, RuntimeError) as e: device, reason = 'unknown', str(e)
+    else: device, reason = choice.device.type, choice.reason
     rep = dict(python=sys.version.split()[0], platform=platform.platform(), torch=torch.__version__,
-               device=choice.device.type, device_reason=choice.reason,
-               cuda_version=torch.version.cuda, threads=torch.get_num_threads())
-    if choice.device.type == 'cuda':
+               device=device, device_reason=reason, cuda_version=torch.version.cuda,
+               threads=torch.get_num_threads())
+    if device == 'cuda':
         try: rep['gpu'] = torch.cuda.get_device_name(choice.device)
         except (RuntimeError, AssertionError) as e: rep['gpu'] = f'unknown ({e})'
     return rep

@@ -10,9 +10,11 @@ import math
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
+from .model import IGNORE_INDEX
+
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'N_RANDOM', 'CheckResult', 'run_checks', 'check_attention', 'check_causal_mask', 'check_split_heads',
+__all__ = ['N_RANDOM', 'CheckResult', 'run_checks', 'check_attention', 'check_causal_mask', 'check_split_heads',
            'check_merge_heads', 'check_prenorm_block', 'check_block_params', 'check_sinusoidal_encoding',
            'check_positions_after_cache', 'check_lm_loss', 'check_shift_targets', 'check_warmup_cosine',
            'check_get_batch', 'check_top_k_filter', 'check_top_p_filter', 'check_temperature', 'check_kv_step']
@@ -99,7 +101,6 @@ def _matches(bad, args, kwargs, got, atol)->bool:
     except Exception: return False  # a wrong variant that cannot even run on this input is not the learner's mistake
 
 # %% ../nbs/11_exercises.ipynb #3a7388c7
-IGNORE_INDEX = -100  # the loss's ignore index (tiny_transformer.model.IGNORE_INDEX)
 N_RANDOM = 50  # random inputs per checker, besides the edge cases
 
 def _gen(seed:int=0)->torch.Generator: return torch.Generator().manual_seed(seed)

@@ -21,16 +21,19 @@ def as_float_tensor(
     x, # tensor, NumPy array or (nested) list of numbers
     name:str='data', # what the value is called in error messages
 )->torch.Tensor:
-    "`x` as a detached float32 CPU tensor; `ValueError` when it is empty or not numeric."
-    try: t = x.detach().float().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"{name} must be numeric (a tensor, array or list); got {type(x).__name__}: {e}") from None
+    "`x` as a detached float32 CPU tensor."
+    try: t = x.detach().float().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float)
+    except (TypeError, ValueError, RuntimeError) as e:
+        got = f"{type(x).__name__}: {e}"
+        raise ValueError(f"{name} must be numeric (a tensor, array or list); got {got}") from None
     if t.numel() == 0: raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); nothing to plot")
     return t
 
 # %% ../nbs/00c_plots.ipynb #27daeedb
 def _check_labels(labels, n, what):
     if labels is not None and len(labels) != n:
-        raise ValueError(f"{what} has {len(labels)} entries; expected {n}, one per {'key' if what == 'x_labels' else 'query'}")
+        per = 'key' if what == 'x_labels' else 'query'
+        raise ValueError(f"{what} has {len(labels)} entries; expected {n}, one per {per}")
 
 # %% ../nbs/00c_plots.ipynb #e47b6f85
 def _attention_panel(ax, w:torch.Tensor, x_labels, y_labels, vmax:float):
@@ -38,7 +41,8 @@ def _attention_panel(ax, w:torch.Tensor, x_labels, y_labels, vmax:float):
     L, S = w.shape
     im = ax.imshow(w.numpy(), cmap='viridis', vmin=0, vmax=vmax)
     rotate = x_labels is not None and max((len(str(l)) for l in x_labels), default=0) > 1
-    ax.set_xticks(range(S), labels=x_labels if x_labels is not None else range(S), fontsize=7, rotation=90 if rotate else 0)
+    ax.set_xticks(range(S), labels=x_labels if x_labels is not None else range(S), fontsize=7,
+                  rotation=90 if rotate else 0)
     ax.set_yticks(range(L), labels=y_labels if y_labels is not None else range(L), fontsize=7)
     ax.set_xlabel('key')
     return im
@@ -49,20 +53,26 @@ def plot_attention(
     x_labels:Sequence[str]|None=None, # one label per key (columns)
     y_labels:Sequence[str]|None=None, # one label per query (rows)
     title:str|None=None, # figure title
-    max_cols:int=4, # heads per row of panels
+    max_cols:int=4, # heads per row of panels (>= 1)
 )->Figure:
-    "Heatmap of attention weights, one panel per head. Raises `ValueError` for a wrong shape or labels."
+    "Heatmap of attention weights, one panel per head."
+    if isinstance(max_cols, bool) or not isinstance(max_cols, int) or max_cols < 1:
+        raise ValueError(f"max_cols must be a positive int (heads per row); got {max_cols!r}")
     w = as_float_tensor(weights, 'weights')
     if w.ndim == 2: w = w[None]
-    if w.ndim != 3: raise ValueError(f"weights has {w.ndim} dims (shape {tuple(w.shape)}); expected (L, S) or (n_heads, L, S)")
+    if w.ndim != 3:
+        raise ValueError(f"weights has {w.ndim} dims (shape {tuple(w.shape)}); "
+                         "expected (L, S) or (n_heads, L, S)")
     nh, L, S = w.shape
     _check_labels(x_labels, S, 'x_labels'); _check_labels(y_labels, L, 'y_labels')
     cols = min(nh, max_cols); rows = math.ceil(nh / cols)
-    cell = min(0.35, 14 / (S * cols), 10 / (L * rows))  # inches per attention weight, so the figure stays on a screen
-    fig, axs = plt.subplots(rows, cols, figsize=(cell * S * cols + 1.5, cell * L * rows + 1), squeeze=False, layout='constrained')
+    cell = min(0.35, 14 / (S * cols), 10 / (L * rows))  # inches per weight, so the figure fits a screen
+    size = (cell * S * cols + 1.5, cell * L * rows + 1)
+    fig, axs = plt.subplots(rows, cols, figsize=size, squeeze=False, layout='constrained')
+    vmax = max(float(w.max()), 1e-9)  # one colour scale for all heads
     for h, ax in enumerate(axs.flat):
         if h >= nh: ax.axis('off'); continue
-        im = _attention_panel(ax, w[h], x_labels, y_labels, vmax=max(float(w.max()), 1e-9))  # one colour scale for all heads
+        im = _attention_panel(ax, w[h], x_labels, y_labels, vmax=vmax)
         if h % cols == 0: ax.set_ylabel('query')
         if nh > 1: ax.set_title(f'head {h}', fontsize=9)
     fig.colorbar(im, ax=axs, shrink=0.8)
@@ -75,9 +85,10 @@ def plot_positional_encoding(
     pe, # positional encodings, (max_len, d_model)
     title:str='positional encoding', # figure title
 )->Figure:
-    "Heatmap of a `(max_len, d_model)` positional-encoding table. Raises `ValueError` for a wrong shape."
+    "Heatmap of a `(max_len, d_model)` positional-encoding table."
     t = as_float_tensor(pe, 'pe')
-    if t.ndim != 2: raise ValueError(f"pe has {t.ndim} dims (shape {tuple(t.shape)}); expected (max_len, d_model)")
+    if t.ndim != 2:
+        raise ValueError(f"pe has {t.ndim} dims (shape {tuple(t.shape)}); expected (max_len, d_model)")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     im = ax.imshow(t.numpy(), aspect='auto', cmap='RdBu', vmin=-1, vmax=1)
     ax.set_xlabel('embedding dimension'); ax.set_ylabel('position'); ax.set_title(title)
@@ -90,26 +101,33 @@ def _series_from_history(history:Sequence[dict])->dict[str, tuple[list, list]]:
     "{'loss': (steps, values), 'val_loss': ...} from a list of per-step metric dicts."
     out = {}
     for i, rec in enumerate(history):
-        if not isinstance(rec, dict): raise ValueError(f"history[{i}] is a {type(rec).__name__}; expected a dict of metrics")
+        if not isinstance(rec, dict):
+            raise ValueError(f"history[{i}] is a {type(rec).__name__}; expected a dict of metrics")
         for key in ('loss', 'val_loss'):
-            if rec.get(key) is not None: out.setdefault(key, ([], []))[0].append(rec.get('step', i)); out[key][1].append(float(rec[key]))
+            if rec.get(key) is None: continue
+            steps, values = out.setdefault(key, ([], []))
+            steps.append(rec.get('step', i)); values.append(float(rec[key]))
     return out
 
 # %% ../nbs/00c_plots.ipynb #f64aed67
 def plot_loss(
-    history, # list of metric dicts with 'loss' (and 'val_loss'), or {name: values} / {name: (steps, values)}
+    history, # metric dicts with 'loss' (and 'val_loss'), or {name: values} / {name: (steps, values)}
     title:str='loss', # figure title
     log_y:bool=False, # logarithmic y axis
 )->Figure:
-    "Loss curves from a trainer history or named series. Raises `ValueError` when there is no loss to plot."
-    if isinstance(history, dict): series = {k: v if isinstance(v, tuple) else (list(range(len(v))), v) for k, v in history.items()}
+    "Loss curves from a trainer history or named series."
+    if isinstance(history, dict):
+        series = {k: v if isinstance(v, tuple) else (list(range(len(v))), v) for k, v in history.items()}
     elif isinstance(history, Sequence): series = _series_from_history(history)
-    else: raise ValueError(f"history is a {type(history).__name__}; expected a list of metric dicts or a dict of series")
+    else: raise ValueError(f"history is a {type(history).__name__};"
+                           " expected a list of metric dicts or a dict of series")
     if not series: raise ValueError("history has no 'loss' or 'val_loss' values; nothing to plot")
+    curves = {name: (steps, as_float_tensor(values, name)) for name, (steps, values) in series.items()}
+    for name, (steps, v) in curves.items():  # all checked before a figure exists, so an error leaks none
+        if len(steps) != len(v):
+            raise ValueError(f"{name} has {len(v)} values but {len(steps)} steps; expected one per step")
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, (steps, values) in series.items():
-        v = as_float_tensor(values, name)
-        if len(steps) != len(v): raise ValueError(f"{name} has {len(v)} values but {len(steps)} steps; expected one value per step")
+    for name, (steps, v) in curves.items():
         ax.plot(steps, v.numpy(), label=name, marker='o' if len(v) < 20 else None)
     ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.set_title(title); ax.legend()
     if log_y: ax.set_yscale('log')
@@ -123,9 +141,10 @@ def plot_lr_schedule(
     title:str='learning-rate schedule', # figure title
     ax=None, # draw into this Axes instead of a new figure
 )->Figure:
-    "Learning rate against step. Raises `ValueError` for a function without `steps`, or no values."
+    "Learning rate against step."
     if callable(lrs):
-        if not steps or steps < 1: raise ValueError(f"steps={steps!r}: give the number of steps (>= 1) to evaluate the schedule on")
+        if not steps or steps < 1:
+            raise ValueError(f"steps={steps!r}: give the number of steps (>= 1) to evaluate lrs on")
         lrs = [lrs(s) for s in range(steps)]
     v = as_float_tensor(lrs, 'lrs')
     if v.ndim != 1: raise ValueError(f"lrs has shape {tuple(v.shape)}; expected one value per step")
@@ -136,24 +155,39 @@ def plot_lr_schedule(
     plt.close(fig)
     return fig
 
+# %% ../nbs/00c_plots.ipynb #5f4dfc48
+def _check_probs(p:torch.Tensor)->None:
+    bad = (p < 0) | ~torch.isfinite(p)
+    if bad.any():
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(f"probs[{i}] is {float(p[i]):.4g}; expected finite probabilities >= 0 "
+                         "(pass softmax(logits), not the logits)")
+
 # %% ../nbs/00c_plots.ipynb #967478ef
 def plot_distribution(
     probs, # probabilities over the vocabulary, (V,)
     kept=None, # bool (V,): True for tokens a filter kept; None means all kept
     labels:Sequence[str]|None=None, # one label per token
     title:str|None=None, # figure title
-    top:int|None=30, # show only the `top` most likely tokens (None: all)
+    top:int|None=30, # show only the `top` (>= 1) most likely tokens; None: all
 )->Figure:
-    "Bar chart of a next-token distribution, kept tokens highlighted. Raises `ValueError` for mismatched inputs."
+    "Bar chart of a next-token distribution, kept tokens highlighted."
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ValueError(f"top must be a positive int, or None for every token; got {top!r}")
     p = as_float_tensor(probs, 'probs')
     if p.ndim != 1: raise ValueError(f"probs has shape {tuple(p.shape)}; expected (vocab_size,)")
-    keep = torch.ones_like(p, dtype=torch.bool) if kept is None else torch.as_tensor(kept, dtype=torch.bool).cpu()
-    if keep.shape != p.shape: raise ValueError(f"kept has shape {tuple(keep.shape)}; expected {tuple(p.shape)}, one flag per token")
+    _check_probs(p)
+    keep = torch.ones_like(p, dtype=torch.bool) if kept is None else torch.as_tensor(kept, dtype=torch.bool)
+    keep = keep.cpu()
+    if keep.shape != p.shape:
+        raise ValueError(f"kept has shape {tuple(keep.shape)}; "
+                         f"expected {tuple(p.shape)}, one flag per token")
     _check_labels(labels, len(p), 'labels')
     order = torch.argsort(p, descending=True, stable=True)[:top]
     names = [repr(labels[i]) if labels is not None else str(int(i)) for i in order]
     fig, ax = plt.subplots(figsize=(max(4, 0.3 * len(order) + 1), 3))
-    ax.bar(range(len(order)), p[order].numpy(), color=['tab:blue' if keep[i] else 'lightgrey' for i in order])
+    colours = ['tab:blue' if keep[i] else 'lightgrey' for i in order]
+    ax.bar(range(len(order)), p[order].numpy(), color=colours)
     ax.set_xticks(range(len(order)), labels=names, fontsize=7, rotation=90)
     ax.set_ylabel('probability'); ax.set_title(title or f'{int(keep.sum())} of {len(p)} tokens kept')
     plt.close(fig)
