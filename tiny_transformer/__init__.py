@@ -27,3 +27,4 @@ from .checkpoint import *
 from .tracking import *
 from .viz import *
 from .widgets import *
+from .pretrained import *
