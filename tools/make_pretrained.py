@@ -14,7 +14,7 @@ import argparse, copy, hashlib, json, platform, shutil, sys, time
 from pathlib import Path
 import torch
 from tiny_transformer.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
-from tiny_transformer.data import TINYSHAKESPEARE, load_corpus
+from tiny_transformer.data import TINYSHAKESPEARE, load_corpus, train_val_split
 from tiny_transformer.files import atomic_write, package_version, sha256_file
 from tiny_transformer.tracking import read_metrics
 from tiny_transformer.pretrained import (PRETRAINED_FILE, PRETRAINED_META, VAL_SLICE_WINDOWS, NANOGPT_TRAIN_FRACTION,
@@ -25,9 +25,20 @@ MAX_BYTES = 8 * 2**20  # the issue's limit for a file inside the wheel
 COMMAND = ('TINY_TRANSFORMER_DATA=/path/to/tinyshakespeare.txt tiny-transformer train --out runs/course '
            '--preset course --corpus tinyshakespeare')
 EXPORT_COMMAND = 'python tools/make_pretrained.py runs/course'
-SPLIT_NOTE = ("trained on the first n - round(0.1 n) = 1,003,855 characters of tinyshakespeare: one character more than "
-              "nanoGPT's int(0.9 n) = 1,003,854 (the course's train_val_split rounded then); validation losses here are "
-              "measured on nanoGPT's split, the last 111,540 characters, whose first character the model saw in training")
+SPLIT_RULES = ('auto', 'round', 'nanogpt')  # how the run cut its training text (auto: as train_val_split does now)
+
+
+def split_note(rule:str, n:int)->str:
+    "One sentence on the training split of the run against nanoGPT's, for the metadata."
+    if rule == 'auto': rule = 'nanogpt' if len(train_val_split(range(n))[0]) == int(n * NANOGPT_TRAIN_FRACTION) else 'round'
+    n_nano = int(n * NANOGPT_TRAIN_FRACTION)
+    if rule == 'nanogpt':
+        return f"trained on the first int(0.9 n) = {n_nano:,} characters, exactly nanoGPT's training split"
+    n_train = n - round(n * (1 - NANOGPT_TRAIN_FRACTION))
+    return (f"trained on the first n - round(0.1 n) = {n_train:,} characters of tinyshakespeare, {n_train - n_nano} more "
+            f"than nanoGPT's int(0.9 n) = {n_nano:,} (the course's train_val_split rounded then); the validation losses "
+            f"are measured on nanoGPT's split, the last {n - n_nano:,} characters, so the model saw the first "
+            f"{n_train - n_nano} of them in training")
 
 
 def best_checkpoint(run:Path)->Path:
@@ -56,12 +67,54 @@ def save_half(ckpt, dest:Path, extra:dict)->Path:
     return save_checkpoint(dest, half, ckpt.tokenizer, ckpt.train_config, ckpt.step, ckpt.metrics, extra=extra)
 
 
+RESULTS_BEGIN, RESULTS_END = '<!-- make_pretrained:begin -->', '<!-- make_pretrained:end -->'
+
+
+def results_section(meta:dict)->str:
+    "The bench/RESULTS.md section for the shipped model, between markers so a re-export replaces it."
+    mins = f"{meta['train_seconds_est'] / 60:.0f} min" if meta['train_seconds_est'] else 'n/a'
+    return f"""{RESULTS_BEGIN}
+## The pretrained course model — `tools/make_pretrained.py` (issue 12)
+
+Written by `tools/make_pretrained.py` from the run's best checkpoint by validation loss; losses measured on the
+shipped float16 weights (loaded back to float32) over tinyshakespeare's validation split as nanoGPT cuts it
+(the last {meta['split']['val_characters']:,} characters), every position of consecutive {meta['slice']['context_len']}-character windows counted.
+
+```sh
+{meta['command']}
+{meta['export_command']}
+```
+
+| model | step | val loss | notes |
+|---|---|---|---|
+| course model, {meta['num_params'] / 1e6:.1f} M params, {meta['bytes'] / 2**20:.1f} MiB | {meta['step']} of {meta['max_steps']} | **{meta['val_loss']:.4f}** (first {meta['slice']['windows']} windows: {meta['val_loss_slice']:.4f}) | the run's own estimate {meta['run_val_loss']:.4f}; ≈ {mins} of training (logged throughput); torch {meta['torch_version']} |
+| nanoGPT CPU configuration (published) | 2000 | 1.88 | 4 layers × 128, context 64, batch 12 |
+| nanoGPT baby GPT on a GPU (published) | 5000 | 1.47 | 6 layers × 384, context 256, batch 64, dropout 0.2 |
+
+Split: {meta['split']['note']}.
+{RESULTS_END}
+"""
+
+
+def write_results(path:Path, section:str):
+    "Replace this tool's section of `path` (or append it), leaving the other sections alone."
+    text = path.read_text(encoding='utf-8') if path.is_file() else '# Benchmarks and device checks\n'
+    if RESULTS_BEGIN in text and RESULTS_END in text:
+        head, rest = text.split(RESULTS_BEGIN, 1)
+        text = head + section.rstrip('\n') + rest.split(RESULTS_END, 1)[1]
+    else: text = text.rstrip('\n') + '\n\n' + section
+    atomic_write(path, lambda f: f.write(text.encode('utf-8')))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('run', type=Path, help='a run folder made by `tiny-transformer train` (checkpoints/, metrics.jsonl)')
     p.add_argument('--out', type=Path, default=REPO/'tiny_transformer'/'assets', help='where course.pt/.json go')
     p.add_argument('--metrics-out', type=Path, default=REPO/'pretrained'/'metrics.jsonl')
     p.add_argument('--checkpoint', type=Path, default=None, help='this checkpoint instead of the best one')
+    p.add_argument('--split-rule', choices=SPLIT_RULES, default='auto',
+                   help="how the run split train/val: 'round' = n - round(0.1 n), 'nanogpt' = int(0.9 n)")
+    p.add_argument('--results', type=Path, default=REPO/'bench'/'RESULTS.md', help='where the summary section goes')
     a = p.parse_args(argv)
     src = a.checkpoint or best_checkpoint(a.run)
     ckpt = load_checkpoint(src)
@@ -86,7 +139,7 @@ def main(argv=None):
         command=COMMAND, export_command=EXPORT_COMMAND,
         corpus=dict(name=TINYSHAKESPEARE, sha256=corpus_sha, characters=len(text)),
         split=dict(rule=f'nanoGPT: validation = ids[int(n * {NANOGPT_TRAIN_FRACTION}):]', val_characters=len(val),
-                   note=SPLIT_NOTE),
+                   note=split_note(a.split_rule, len(text))),
         step=ckpt.step, max_steps=cfg.max_steps if cfg else None, checkpoint=src.name,
         run_val_loss=ckpt.metrics.get('val_loss'),
         val_loss=round(val_loss, 4),
@@ -102,6 +155,7 @@ def main(argv=None):
         curve=eval_curve(records),
     )
     atomic_write(a.out/PRETRAINED_META, lambda f: f.write((json.dumps(meta, indent=1) + '\n').encode()))
+    write_results(a.results, results_section(meta))
     if records:
         a.metrics_out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.run/'metrics.jsonl', a.metrics_out)
