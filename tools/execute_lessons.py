@@ -1,19 +1,21 @@
-"""Run the lessons top to bottom and store their outputs in the notebooks, stamped with a hash of their code.
+"""Run the lessons top to bottom and store their outputs in the notebooks, stamped with their code's hash.
 
     python tools/execute_lessons.py                      # every numbered lesson, nbs/[0-9]*.ipynb
     python tools/execute_lessons.py nbs/00b_files.ipynb  # some of them
-    python tools/execute_lessons.py --check              # only check the stamps (what tests/test_notebook_outputs.py does)
-    python tools/execute_lessons.py --check-processed _proc  # after nbdev-proc-nbs: the docs notebooks kept the images
+    python tools/execute_lessons.py --check              # only check stamps (as the tests do)
+    python tools/execute_lessons.py --check-processed _proc  # after nbdev-proc-nbs: images kept
 
-Each notebook runs in a fresh Python process with the engine nbdev-test uses (execnb's CaptureShell), in the normal
-mode a learner gets (IN_TEST unset, so no shortened training runs), with fixed seeds, matplotlib's Agg backend and
-figures at a modest dpi. Widget state is dropped (it is large and renders nowhere without a kernel). The notebook's
-metadata gets a stamp, `tiny_transformer.outputs`: the sha256 of its code cells' sources, the cells whose last
-expression was None, the cells that drew a figure, and the versions used. Finally `nbdev-clean` normalises the file;
-[tool.nbdev] in pyproject.toml keeps outputs (clear_all = false) and the stamp (allowed_metadata_keys).
+Each notebook runs in a fresh Python process with the engine nbdev-test uses (execnb's CaptureShell),
+in the mode a learner gets (IN_TEST unset: no shortened training runs), with fixed seeds, matplotlib's
+Agg backend and figures at a modest dpi. Cells flagged like nbdev-test's skipped ones (`slow`,
+`notest`) are not run. Widget state is dropped: it is large and renders nowhere without a kernel.
+The notebook's metadata gets a stamp, `tiny_transformer.outputs`: the sha256 of its code cells'
+sources, the cells whose last expression was None, the cells that drew a figure, and the versions
+used. Finally `nbdev-clean` normalises the file; [tool.nbdev] in pyproject.toml keeps the outputs
+(clear_all = false) and the stamp (allowed_metadata_keys).
 """
 from __future__ import annotations
-import argparse, ast, datetime, hashlib, json, os, platform, re, subprocess, sys, time
+import argparse, ast, datetime, hashlib, json, os, platform, re, subprocess, sys, time, tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,17 +23,23 @@ NBS = REPO/'nbs'
 LESSON_GLOB = '[0-9]*.ipynb'  # the numbered lessons; index and troubleshooting are prose
 STAMP_KEY, STAMP_FIELD = 'tiny_transformer', 'outputs'  # nb.metadata.tiny_transformer.outputs
 MAX_BYTES = 1_500_000  # per notebook, outputs included
-FIGURE_DPI = 72  # matplotlib's inline default; figures stay a few tens of kB
+FIGURE_DPI = 72  # matplotlib's inline default; a figure stays a few tens of kB
 SEED = 0
-SKIP_FLAGS = ('notest',)  # cells a learner runs but an unattended run must not (a server, a browser)
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 DATA_ENV = 'TINY_TRANSFORMER_DATA'
-SHARED_CORPUS = REPO.parent/'shared'/'data'/'tinyshakespeare.txt'
+SHARED_CORPUS = REPO.parent/'shared'/'data'/'tinyshakespeare.txt'  # used when DATA_ENV is unset
 _DIRECTIVE = re.compile(r'^\s*#\s*\|')
 RERUN = 're-run `python tools/execute_lessons.py {}`'
 
-# The prelude runs in the notebook's shell before its first cell: seeds and figure size only, nothing a learner's
-# notebook would not also get from a fresh kernel.
+
+def _tst_flags()->tuple[str, ...]:
+    "The cell flags nbdev-test skips ([tool.nbdev] tst_flags)."
+    cfg = tomllib.loads((REPO/'pyproject.toml').read_text(encoding='utf-8'))
+    return tuple(cfg.get('tool', {}).get('nbdev', {}).get('tst_flags', 'notest').split())
+
+SKIP_FLAGS = _tst_flags()  # cells a learner runs on purpose (hours on a CPU), not unattended
+
+# Runs in the notebook's shell before its first cell: seeds and figure size, nothing more.
 PRELUDE = f'''
 import random as _r, numpy as _np, torch as _t, matplotlib as _mpl
 _r.seed({SEED}); _np.random.seed({SEED}); _t.manual_seed({SEED})
@@ -40,30 +48,31 @@ del _r, _np, _t, _mpl
 '''
 
 
-def code_sources(nb:dict)->list[str]:
-    "The source of every code cell, as one string each."
-    return [''.join(c['source']) if isinstance(c['source'], list) else c['source']
-            for c in nb['cells'] if c['cell_type'] == 'code']
+def source(cell:dict)->str:
+    "A cell's source as one string."
+    return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 
 
 def code_hash(nb:dict)->str:
-    "sha256 of the code cells' sources (order included; outputs, ids and metadata ignored)."
-    return hashlib.sha256(json.dumps(code_sources(nb)).encode('utf-8')).hexdigest()
+    "sha256 of the code cells' sources, in order (outputs, ids and metadata ignored)."
+    sources = [source(c) for c in nb['cells'] if c['cell_type'] == 'code']
+    return hashlib.sha256(json.dumps(sources).encode('utf-8')).hexdigest()
 
 
-def shows_value(source:str)->bool:
-    "Whether a cell's last statement is an expression, so a notebook shows its value (a trailing `;` hides it)."
-    code = '\n'.join(l for l in source.splitlines() if not _DIRECTIVE.match(l) and not l.lstrip().startswith(('%', '!')))
+def shows_value(src:str)->bool:
+    "Whether a cell's last statement is an expression, whose value a notebook shows (`;` hides it)."
+    lines = [l for l in src.splitlines() if not _DIRECTIVE.match(l) and not l.lstrip()[:1] in ('%', '!')]
+    code = '\n'.join(lines)
     if not code.strip() or code.rstrip().endswith(';'): return False
     try: tree = ast.parse(code)
     except SyntaxError: return False
     return bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
 
 
-def _directives(source:str)->dict:
-    "The cell's `#| name value` lines as {name: value}."
+def _directives(src:str)->dict:
+    "The cell's leading `#| name value` lines as {name: value}."
     out = {}
-    for line in source.splitlines():
+    for line in src.splitlines():
         if not _DIRECTIVE.match(line):
             if line.strip(): break
             continue
@@ -72,98 +81,105 @@ def _directives(source:str)->dict:
     return out
 
 
-def runs(source:str, skip_flags=SKIP_FLAGS)->bool:
-    "Whether the executor runs a code cell: not `#| eval: false` and no flag in `skip_flags`."
-    d = _directives(source)
+def runs(src:str, skip_flags=SKIP_FLAGS)->bool:
+    "Whether the executor runs a code cell: not `#| eval: false`, and no flag in `skip_flags`."
+    d = _directives(src)
     return d.get('eval', '').lower() != 'false' and not set(d) & set(skip_flags)
 
 
-def has_image(cell:dict)->bool: return any(k.startswith('image/') for o in cell.get('outputs', []) for k in o.get('data', {}))
+def has_image(cell:dict)->bool:
+    "Whether a cell stores an image output."
+    return any(k.startswith('image/') for o in cell.get('outputs', []) for k in o.get('data', {}))
 
 
-def stamp_of(nb:dict)->dict|None: return nb.get('metadata', {}).get(STAMP_KEY, {}).get(STAMP_FIELD)
+def stamp_of(nb:dict)->dict|None:
+    "The notebook's outputs stamp, or None."
+    return nb.get('metadata', {}).get(STAMP_KEY, {}).get(STAMP_FIELD)
 
 
 def problems(path:Path)->list[str]:
-    "What is wrong with a lesson's stored outputs: no stamp, a stale stamp, or a value or figure missing."
-    nb = json.loads(Path(path).read_text(encoding='utf-8'))
-    rel = Path(path).relative_to(REPO) if Path(path).is_relative_to(REPO) else Path(path)
+    "What is wrong with a lesson's stored outputs: no stamp, a stale one, a value or figure missing."
+    path = Path(path)
+    nb = json.loads(path.read_text(encoding='utf-8'))
+    rel = path.relative_to(REPO) if path.is_relative_to(REPO) else path
     stamp, rerun = stamp_of(nb), RERUN.format(rel)
     if stamp is None: return [f"{rel}: never executed with its outputs stored (no stamp); {rerun}"]
     if stamp.get('code_sha256') != code_hash(nb):
         return [f"{rel}: the code changed since its outputs were made; {rerun}"]
     out, no_value, figures = [], set(stamp.get('no_value', [])), set(stamp.get('figures', []))
     for i, c in enumerate(nb['cells']):
-        if c['cell_type'] != 'code': continue
-        src = ''.join(c['source'])
-        if not runs(src, stamp.get('skip_flags', SKIP_FLAGS)): continue
-        if shows_value(src) and c['id'] not in no_value and not c.get('outputs'):
-            out.append(f"{rel}: cell {i} ({c['id']}) ends with an expression but has no output; {rerun}")
+        flags = stamp.get('skip_flags', SKIP_FLAGS)
+        if c['cell_type'] != 'code' or not runs(source(c), flags): continue
+        where = f"{rel}: cell {i} ({c['id']})"
+        if shows_value(source(c)) and c['id'] not in no_value and not c.get('outputs'):
+            out.append(f"{where} ends with an expression but has no output; {rerun}")
         if c['id'] in figures and not has_image(c):
-            out.append(f"{rel}: cell {i} ({c['id']}) drew a figure that is no longer stored; {rerun}")
-    if (size := Path(path).stat().st_size) > MAX_BYTES:
-        out.append(f"{rel}: {size:,} bytes; keep a notebook under {MAX_BYTES:,} (smaller figures, fewer printed lines)")
+            out.append(f"{where} drew a figure that is no longer stored; {rerun}")
+    if (size := path.stat().st_size) > MAX_BYTES:
+        out.append(f"{rel}: {size:,} bytes; keep a notebook under {MAX_BYTES:,} "
+                   "(smaller figures, fewer printed lines)")
     return out
 
 
-def _strip_widgets(nb:dict)->int:
-    "Drop widget state and widget views (their text fallback stays); return how many outputs changed."
+def _strip_widgets(nb:dict):
+    "Drop widget state and widget views; their text fallback stays."
     nb.get('metadata', {}).pop('widgets', None)
-    n = 0
     for c in nb['cells']:
-        kept = []
-        for o in c.get('outputs', []):
-            if WIDGET_MIME in o.get('data', {}):
-                o['data'].pop(WIDGET_MIME); n += 1
-                if not o['data']: continue
-            kept.append(o)
-        if 'outputs' in c: c['outputs'] = kept
-    return n
+        for o in c.get('outputs', []): o.get('data', {}).pop(WIDGET_MIME, None)
+        if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if o.get('data', True)]
 
 
-def _execute(path:Path, skip_flags)->None:
-    "Run one notebook in this process and write it back with outputs and stamp (the child side of `execute`)."
+def _execute(path:Path, skip_flags):
+    "The child side of `execute`: run one notebook here, write it back with outputs and stamp."
     from fastcore.nbio import read_nb, nb2dict
     from execnb.shell import CaptureShell
+    import torch, matplotlib
     nb = read_nb(path)
     shell = CaptureShell(path, mpl_format='png')
     shell.run(PRELUDE)
-    skip = lambda c: c.cell_type != 'code' or not runs(c.source, skip_flags)
     t0 = time.perf_counter()
     os.chdir(path.parent)
+    skip = lambda c: c.cell_type != 'code' or not runs(c.source, skip_flags)
     try: shell.run_all(nb, exc_stop=True, preproc=skip)
     except BaseException:
         sys.stderr.write(shell.prettytb(fname=path) + '\n'); raise SystemExit(1)
     d = nb2dict(nb)
     for c in d['cells']: c.get('metadata', {}).pop('execution', None)
     _strip_widgets(d)
-    code = [c for c in d['cells'] if c['cell_type'] == 'code' and runs(''.join(c['source']), skip_flags)]
-    no_value = [c['id'] for c in code if shows_value(''.join(c['source'])) and not c.get('outputs')]
-    import torch, matplotlib
+    code = [c for c in d['cells'] if c['cell_type'] == 'code' and runs(source(c), skip_flags)]
     d['metadata'].setdefault(STAMP_KEY, {})[STAMP_FIELD] = dict(
-        code_sha256=code_hash(d), no_value=no_value, figures=[c['id'] for c in code if has_image(c)],
-        skip_flags=list(skip_flags), seconds=round(time.perf_counter() - t0), date=datetime.date.today().isoformat(),
+        code_sha256=code_hash(d), skip_flags=list(skip_flags),
+        no_value=[c['id'] for c in code if shows_value(source(c)) and not c.get('outputs')],
+        figures=[c['id'] for c in code if has_image(c)],
+        seconds=round(time.perf_counter() - t0), date=datetime.date.today().isoformat(),
         python=platform.python_version(), torch=torch.__version__, matplotlib=matplotlib.__version__)
-    path.write_text(json.dumps(d, indent=1, ensure_ascii=False, sort_keys=True) + '\n', encoding='utf-8')
+    path.write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
+
+
+def _none_hint(nb:dict)->str:
+    "The cells that end in an expression whose value is None, other than test_*/print calls."
+    last = lambda c: source(c).strip().splitlines()[-1]
+    quiet = [c['id'] for c in nb['cells'] if c['id'] in stamp_of(nb)['no_value']
+             and not re.match(r'\s*(test_\w+|print)\(', last(c))]
+    return f"; cells ending in an expression that is None: {quiet}" if quiet else ''
 
 
 def execute(path:Path, skip_flags=SKIP_FLAGS, timeout:int|None=None)->bool:
-    "Run `path` in a fresh process, store outputs and stamp, clean it; True when it ran and passes `problems`."
+    "Run `path` in a fresh process, store outputs and stamp, clean it; True if it passes `problems`."
     env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}
-    env.update(MPLBACKEND='Agg', PYTHONHASHSEED=str(SEED), PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')])))
+    env.update(MPLBACKEND='Agg', PYTHONHASHSEED=str(SEED),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')])))
     if DATA_ENV not in env and SHARED_CORPUS.is_file(): env[DATA_ENV] = str(SHARED_CORPUS)
     t0 = time.perf_counter()
     child = [sys.executable, __file__, '--child', str(path), '--skip-flags', ','.join(skip_flags)]
     if subprocess.run(child, env=env, cwd=REPO, timeout=timeout).returncode != 0:
-        print(f"FAILED {path.name}: a cell raised (traceback above); the notebook was not changed", flush=True); return False
+        print(f"FAILED {path.name}: a cell raised (traceback above); the notebook is unchanged", flush=True)
+        return False
     subprocess.run(['nbdev-clean', '--fname', str(path)], cwd=REPO, check=True)
     found = problems(path)
     for p in found: print(p)
-    nb = json.loads(path.read_text(encoding='utf-8'))
-    quiet = [c['id'] for c in nb['cells'] if c['id'] in stamp_of(nb)['no_value']
-             and not re.search(r'(^|\n)\s*(test_\w+|print)\(', ''.join(c['source']).strip().splitlines()[-1])]
-    hint = f"; cells ending in an expression that is None: {quiet}" if quiet else ''
-    print(f"{'ok' if not found else 'PROBLEMS'} {path.name}: {time.perf_counter() - t0:.0f} s, "
+    hint = _none_hint(json.loads(path.read_text(encoding='utf-8')))
+    print(f"{'PROBLEMS' if found else 'ok'} {path.name}: {time.perf_counter() - t0:.0f} s, "
           f"{path.stat().st_size / 1e6:.2f} MB{hint}", flush=True)
     return not found
 
@@ -172,27 +188,29 @@ def check_processed(
     proc:Path, # the folder nbdev-proc-nbs wrote (_proc)
     nbs:Path=NBS, # the source notebooks
 )->list[str]:
-    "Notebooks whose processed copy (nbdev-proc-nbs) lost images that the source notebook stores in shown cells."
+    "The processed notebooks (nbdev-proc-nbs) that lost images their source shows."
     out = []
     for src in sorted(nbs.glob(LESSON_GLOB)):
         nb = json.loads(src.read_text(encoding='utf-8'))
         shown = [c for c in nb['cells'] if c['cell_type'] == 'code' and has_image(c)
-                 and not {'hide', 'hide_output'} & set(_directives(''.join(c['source'])))]
+                 and not {'hide', 'hide_output'} & set(_directives(source(c)))]
         if not shown: continue
         dest = proc/src.name
-        if not dest.is_file(): out.append(f"{dest}: missing; nbdev-proc-nbs did not write it"); continue
-        with_images = {c.get('id') for c in json.loads(dest.read_text(encoding='utf-8'))['cells'] if has_image(c)}
-        if lost := [c['id'] for c in shown if c['id'] not in with_images]:
+        if not dest.is_file():
+            out.append(f"{dest}: missing; nbdev-proc-nbs did not write it"); continue
+        kept = {c.get('id') for c in json.loads(dest.read_text(encoding='utf-8'))['cells'] if has_image(c)}
+        if lost := [c['id'] for c in shown if c['id'] not in kept]:
             out.append(f"{dest}: cells {lost} lost their images; {src.name} stores them")
     return out
 
 
 def main(argv=None)->int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('notebooks', nargs='*', type=Path, help=f'notebooks to run (default: nbs/{LESSON_GLOB})')
+    p.add_argument('notebooks', nargs='*', type=Path, help=f'notebooks (default: nbs/{LESSON_GLOB})')
     p.add_argument('--check', action='store_true', help='only check stamps and outputs; run nothing')
-    p.add_argument('--check-processed', type=Path, metavar='PROC', help='check that PROC (nbdev-proc-nbs output) kept the images')
-    p.add_argument('--skip-flags', default=','.join(SKIP_FLAGS), help='comma-separated cell flags not to run')
+    p.add_argument('--check-processed', type=Path, metavar='PROC',
+                   help='check that PROC, the output of nbdev-proc-nbs, kept the images')
+    p.add_argument('--skip-flags', default=','.join(SKIP_FLAGS), help='comma-separated flags not to run')
     p.add_argument('--timeout', type=int, default=None, help='seconds per notebook')
     p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     a = p.parse_args(argv)
