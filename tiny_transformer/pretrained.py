@@ -29,12 +29,12 @@ def asset_path(
     p = Path(str(resources.files('tiny_transformer').joinpath('assets', name)))
     if not p.is_file():
         raise FileNotFoundError(f"{name!r} is not in the package's assets folder ({p.parent}); "
-                                "reinstall tiny-transformer (`pip install --force-reinstall tiny-transformer`)")
+                                "reinstall it (`pip install --force-reinstall tiny-transformer`)")
     return p
 
 # %% ../nbs/09c_pretrained.ipynb #4f10b60c
 def pretrained_info()->dict:
-    "The shipped model's metadata: the command that made it, the corpus hash, the steps and the measured losses."
+    "The shipped model's metadata: the command that made it, corpus hash, steps, measured losses."
     return json.loads(asset_path(PRETRAINED_META).read_text(encoding='utf-8'))
 
 # %% ../nbs/09c_pretrained.ipynb #1c228b77
@@ -48,10 +48,10 @@ def load_pretrained(
 
 # %% ../nbs/09c_pretrained.ipynb #1f9fae00
 NANOGPT_TRAIN_FRACTION = 0.9  # nanoGPT: train = data[:int(n * 0.9)], val = the rest
-VAL_SLICE_WINDOWS = 256  # windows of the fixed validation slice re-checked by the tests (a few seconds on a CPU)
+VAL_SLICE_WINDOWS = 256  # windows of the fixed validation slice the tests re-check (seconds on a CPU)
 
 def nanogpt_split(ids):
-    "(train, val) exactly as nanoGPT's shakespeare_char/prepare.py splits: the first int(0.9 n) ids, then the rest."
+    "(train, val) as nanoGPT's shakespeare_char/prepare.py splits: the first int(0.9 n) ids, the rest."
     n = int(len(ids) * NANOGPT_TRAIN_FRACTION)
     return ids[:n], ids[n:]
 
