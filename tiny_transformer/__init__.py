@@ -29,3 +29,4 @@ from .tracking import *
 from .export import *
 from .viz import *
 from .widgets import *
+from .pretrained import *
