@@ -29,6 +29,7 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (1: CPU time independent of load)')
     p.add_argument('--steps', type=int, default=None, help='override the budget\'s steps (smoke tests)')
     p.add_argument('--rungs', default=None, help='comma-separated rung names (default: all)')
+    p.add_argument('--corpus', default='tinyshakespeare', help="load_corpus name or path (tests use 'shakespeare')")
     return p.parse_args(argv)
 
 
@@ -54,7 +55,7 @@ def main(argv=None):
     def log(r):
         print(f"{r['name']:>11}  val {r['val_loss']:.3f}  train {r['train_loss']:.3f}  params {r['params']:>9,}  "
               f"{r.get('train_s', 0):6.1f} s wall  {r.get('cpu_s', 0):6.1f} s CPU  load {os.getloadavg()[0]:.1f}", flush=True)
-    results = run_ladder(load_corpus('tinyshakespeare'), budget, rungs, log=log)
+    results = run_ladder(load_corpus(a.corpus), budget, rungs, log=log)
     results.update(command='python ' + ' '.join(['bench/ladder.py'] + (argv if argv is not None else sys.argv[1:])),
                    date=datetime.datetime.now().isoformat(timespec='seconds'), machine=machine(),
                    wall_s=time.perf_counter() - t0, load_avg_start=load_before, load_avg_end=os.getloadavg())

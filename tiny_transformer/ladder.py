@@ -115,7 +115,7 @@ class LadderBudget:
     context_len:int=32 # characters per training window, and the models' max_len
     batch_size:int=32 # windows per step
     steps:int=1000 # optimizer steps per rung
-    lr:float=3e-3 # peak learning rate (warm-up, then cosine down to lr / 10)
+    lr:float=1e-2 # peak learning rate (warm-up, then cosine down to lr / 10)
     warmup_steps:int=50 # linear warm-up steps
     eval_interval:int=100 # steps between the evaluations that make the curves
     eval_steps:int=10 # batches per evaluation on the way
@@ -152,7 +152,7 @@ def build_rung(rung:Rung, budget:LadderBudget, vocab_size:int)->TinyTransformer:
 
 # %% ../nbs/09d_ladder.ipynb #f5dc416c
 def _curves(trainer:Trainer)->dict:
-    "Validation and training loss at each evaluation, and the mean training loss between them."
+    "Losses at each evaluation (the last: the final one) and the mean batch loss since the one before."
     ev, hist, out = trainer.eval_history, trainer.history, dict(step=[], val_loss=[], train_loss=[])
     for e in ev:
         for k in out: out[k].append(e[k])
