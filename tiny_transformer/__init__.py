@@ -1,9 +1,3 @@
-"""Build a decoder-only transformer from scratch in PyTorch, one notebook at a time.
-
-Modules:
-
-- `tiny_transformer.ladder`: Why each piece of the architecture is there: one training budget, one component added per rung, and the validation loss each one buys."""
-
 __version__ = "0.0.1"
 """Every public name of the course, importable from the top level: `import tiny_transformer as tt`.
 

@@ -1,5 +1,4 @@
-"""Why each piece of the architecture is there: one training budget, one component added per rung,
-and the validation loss each one buys.
+"""Why each piece of the architecture is there: the validation loss each component buys on one budget.
 
 Docs: https://tiny-transformer.github.io/tiny-transformer/ladder.html.md"""
 
