@@ -226,7 +226,7 @@ def plot_ladder(results:dict, reference:dict|None=KARPATHY_LADDER)->plt.Figure:
     losses = [r['val_loss'] for r in results['rungs']]
     fig, ax = plt.subplots(figsize=(9, 3.6))
     bars = ax.bar(names, losses, color='tab:blue')
-    ax.bar_label(bars, fmt='%.2f', padding=2, fontsize=8)
+    ax.bar_label(bars, fmt='%.2f', padding=8, fontsize=8)
     if reference:
         ref = [(i, reference[n]) for i, n in enumerate(names) if n in reference]
         ax.scatter(*zip(*ref), marker='_', s=400, color='tab:red', label='Karpathy', zorder=3)
@@ -242,7 +242,9 @@ def plot_ladder_curves(results:dict)->plt.Figure:
     fig, ax = plt.subplots(figsize=(9, 4))
     for r in results['rungs']:
         if 'curves' in r: ax.plot(r['curves']['step'], r['curves']['val_loss'], marker='.', label=r['name'])
-        else: ax.axhline(r['val_loss'], color='grey', linestyle='--', label=r['name'])
-    ax.set(xlabel='step', ylabel='validation loss', title='validation loss while training')
-    ax.legend(ncol=3, fontsize=8); fig.tight_layout(); plt.close(fig)
+        else: ax.axhline(r['val_loss'], color='black', linestyle='--', label=r['name'])
+    top = max(r['val_loss'] for r in results['rungs'])
+    ax.set(xlabel='step', ylabel='validation loss', title='validation loss while training',
+           ylim=(None, top + 0.6))
+    ax.legend(ncol=3, fontsize=8, loc='upper right'); fig.tight_layout(); plt.close(fig)
     return fig
