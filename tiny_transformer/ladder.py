@@ -26,7 +26,7 @@ __all__ = ['RUNG_KINDS', 'LADDER', 'KARPATHY_LADDER', 'AblatedBlock', 'ablated_m
 
 # %% ../nbs/09d_ladder.ipynb #b6ada90e
 class AblatedBlock(TransformerBlock):
-    "A built `TransformerBlock`'s layers with switches for the residuals, the MLP and the LayerNorms."
+    "A built `TransformerBlock`'s layers, with switches for residuals, MLP and LayerNorms."
     def __init__(self,
                  block:TransformerBlock, # its layers are reused, not copied
                  residual:bool=True, # add each sub-layer's output to the stream (False: replace it)
@@ -127,7 +127,8 @@ class LadderBudget:
 def train_config(self:LadderBudget)->TrainConfig:
     "The `TrainConfig` every rung trains with."
     return TrainConfig(lr=self.lr, min_lr=self.lr / 10, warmup_steps=self.warmup_steps,
-                       max_steps=self.steps, batch_size=self.batch_size, context_len=self.context_len,
+                       max_steps=self.steps, batch_size=self.batch_size,
+                       context_len=self.context_len,
                        eval_interval=self.eval_interval, eval_steps=self.eval_steps, seed=self.seed,
                        log_interval=min(self.steps, 50), device='cpu', progress=False,
                        live_plot=False)
@@ -138,20 +139,22 @@ def model_config(self:LadderBudget, rung:Rung, vocab_size:int)->ModelConfig:
     "The `ModelConfig` of `rung` under this budget (before the switches)."
     d_model = self.wide_d_model if rung.wide else self.d_model
     n_layers = (self.wide_n_layers if rung.wide else self.n_layers) if rung.deep else 1
-    return ModelConfig(vocab_size=vocab_size, d_model=d_model, n_heads=1 if rung.one_head else self.n_heads,
+    n_heads = 1 if rung.one_head else self.n_heads
+    return ModelConfig(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads,
                        n_layers=n_layers, max_len=self.context_len, tie_weights=False,
                        dropout=self.dropout if rung.wide else 0.0)
 
 def build_rung(rung:Rung, budget:LadderBudget, vocab_size:int)->TinyTransformer:
     "The seeded, untrained model of `rung`."
-    if rung.kind == 'uniform': raise ValueError(f"rung {rung.name!r} is the uniform guess; it has no model")
+    if rung.kind == 'uniform':
+        raise ValueError(f"rung {rung.name!r} is the uniform guess; it has no model")
     set_seed(budget.seed)
     return ablated_model(budget.model_config(rung, vocab_size), blocks=rung.kind == 'blocks',
                          residual=rung.residual, ffn=rung.ffn, norm=rung.norm)
 
 # %% ../nbs/09d_ladder.ipynb #f5dc416c
 def _curves(trainer:Trainer)->dict:
-    "Losses at each evaluation (the last: the final one) and the mean batch loss since the one before."
+    "Losses at each evaluation (the final one last) and the mean batch loss since the one before."
     ev, hist, out = trainer.eval_history, trainer.history, dict(step=[], val_loss=[], train_loss=[])
     for e in ev:
         for k in out: out[k].append(e[k])
@@ -211,14 +214,15 @@ def ladder_table(results:dict)->str:
     for r in results['rungs']:
         delta = '' if prev is None else f"{r['val_loss'] - prev:+.3f}"
         speed = f"{r['tokens_per_s']:,.0f}" if 'tokens_per_s' in r else ''
-        rows.append(f"| `{r['name']}` | {r['adds']} | {r['params']:,} | {r['val_loss']:.3f} | {delta} "
-                    f"| {r['train_loss']:.3f} | {speed} |")
+        rows.append(f"| `{r['name']}` | {r['adds']} | {r['params']:,} | {r['val_loss']:.3f} "
+                    f"| {delta} | {r['train_loss']:.3f} | {speed} |")
         prev = r['val_loss']
     return '\n'.join(rows)
 
-# %% ../nbs/09d_ladder.ipynb #5961c178
+# %% ../nbs/09d_ladder.ipynb #700df484
+# "Let's build GPT" (other budgets; the wide rung on a GPU)
 KARPATHY_LADDER = dict(bigram=2.49, one_head=2.4, multi_head=2.28, ffn=2.24, residual=2.08,
-                       layernorm=2.06, wide=1.48)  # "Let's build GPT" (different budgets, GPU for wide)
+                       layernorm=2.06, wide=1.48)
 
 def plot_ladder(results:dict, reference:dict|None=KARPATHY_LADDER)->plt.Figure:
     "Bar chart of the final validation loss of each rung, with `reference` values as marks."
@@ -231,7 +235,8 @@ def plot_ladder(results:dict, reference:dict|None=KARPATHY_LADDER)->plt.Figure:
         ref = [(i, reference[n]) for i, n in enumerate(names) if n in reference]
         ax.scatter(*zip(*ref), marker='_', s=400, color='tab:red', label='Karpathy', zorder=3)
         ax.legend(loc='upper right')
-    ax.set(ylabel='validation loss (nats/char)', title='the loss ladder', ylim=(0, max(losses) * 1.12))
+    ax.set(ylabel='validation loss (nats/char)', title='the loss ladder',
+           ylim=(0, max(losses) * 1.12))
     ax.tick_params(axis='x', labelrotation=30)
     fig.tight_layout(); plt.close(fig)
     return fig
@@ -241,7 +246,8 @@ def plot_ladder_curves(results:dict)->plt.Figure:
     "Validation loss against step for every trained rung, the uniform guess as a dashed line."
     fig, ax = plt.subplots(figsize=(9, 4))
     for r in results['rungs']:
-        if 'curves' in r: ax.plot(r['curves']['step'], r['curves']['val_loss'], marker='.', label=r['name'])
+        c = r.get('curves')
+        if c: ax.plot(c['step'], c['val_loss'], marker='.', label=r['name'])
         else: ax.axhline(r['val_loss'], color='black', linestyle='--', label=r['name'])
     top = max(r['val_loss'] for r in results['rungs'])
     ax.set(xlabel='step', ylabel='validation loss', title='validation loss while training',
