@@ -20,24 +20,35 @@ from tiny_transformer.files import atomic_write, package_version
 from tiny_transformer.ladder import LADDER, LadderBudget, ladder_table, run_ladder
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = [p / 'shared' / 'data' / 'tinyshakespeare.txt' for p in REPO.parents[:2]]  # beside the checkout
+SHARED_DATA = [p / 'shared' / 'data' / 'tinyshakespeare.txt' for p in REPO.parents[:2]]
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--out', default=str(REPO / 'bench' / 'ladder_results.json'), help='where to write the JSON')
-    p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (1: CPU time independent of load)')
-    p.add_argument('--steps', type=int, default=None, help='override the budget\'s steps (smoke tests)')
+    p.add_argument('--out', default=str(REPO / 'bench' / 'ladder_results.json'),
+                   help='where to write the JSON')
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch.set_num_threads (1: CPU time independent of load)')
+    p.add_argument('--steps', type=int, default=None, help="override the budget's steps (smoke tests)")
     p.add_argument('--rungs', default=None, help='comma-separated rung names (default: all)')
-    p.add_argument('--corpus', default='tinyshakespeare', help="load_corpus name or path (tests use 'shakespeare')")
+    p.add_argument('--corpus', default='tinyshakespeare',
+                   help="load_corpus name or path (tests use 'shakespeare')")
     return p.parse_args(argv)
 
 
 def machine()->dict:
     "What the numbers were measured on."
-    return dict(python=platform.python_version(), torch=torch.__version__, cpu=platform.processor() or platform.machine(),
-                cores=os.cpu_count(), threads=torch.get_num_threads(), platform=platform.platform(),
+    return dict(python=platform.python_version(), torch=torch.__version__,
+                cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+                threads=torch.get_num_threads(), platform=platform.platform(),
                 tiny_transformer=package_version())
+
+
+def log(r:dict):
+    "One line per finished rung."
+    print(f"{r['name']:>11}  val {r['val_loss']:.3f}  train {r['train_loss']:.3f}  "
+          f"params {r['params']:>9,}  {r.get('train_s', 0):6.1f} s wall  {r.get('cpu_s', 0):6.1f} s CPU  "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main(argv=None):
@@ -45,20 +56,22 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     shared = [p for p in SHARED_DATA if p.is_file()]
     if DATA_ENV not in os.environ and shared: os.environ[DATA_ENV] = str(shared[0])
-    budget = LadderBudget() if a.steps is None else dataclasses.replace(
-        LadderBudget(), steps=a.steps, eval_interval=max(1, a.steps // 10), warmup_steps=min(50, a.steps))
-    names = a.rungs.split(',') if a.rungs else [r.name for r in LADDER]
-    if unknown := [n for n in names if n not in {r.name for r in LADDER}]:
-        sys.exit(f"unknown rung(s) {unknown}; expected names from {[r.name for r in LADDER]}")
+    budget = LadderBudget()
+    if a.steps is not None:
+        budget = dataclasses.replace(budget, steps=a.steps, eval_interval=max(1, a.steps // 10),
+                                     warmup_steps=min(50, a.steps))
+    known = [r.name for r in LADDER]
+    names = a.rungs.split(',') if a.rungs else known
+    if unknown := [n for n in names if n not in known]:
+        sys.exit(f"unknown rung(s) {unknown}; expected names from {known}")
     rungs = tuple(r for r in LADDER if r.name in names)
     load_before, t0 = os.getloadavg(), time.perf_counter()
-    def log(r):
-        print(f"{r['name']:>11}  val {r['val_loss']:.3f}  train {r['train_loss']:.3f}  params {r['params']:>9,}  "
-              f"{r.get('train_s', 0):6.1f} s wall  {r.get('cpu_s', 0):6.1f} s CPU  load {os.getloadavg()[0]:.1f}", flush=True)
     results = run_ladder(load_corpus(a.corpus), budget, rungs, log=log)
-    results.update(command='python ' + ' '.join(['bench/ladder.py'] + (argv if argv is not None else sys.argv[1:])),
-                   date=datetime.datetime.now().isoformat(timespec='seconds'), machine=machine(),
-                   wall_s=time.perf_counter() - t0, load_avg_start=load_before, load_avg_end=os.getloadavg())
+    args = argv if argv is not None else sys.argv[1:]
+    results.update(command=' '.join(['python', 'bench/ladder.py', *args]), machine=machine(),
+                   date=datetime.datetime.now().isoformat(timespec='seconds'),
+                   wall_s=time.perf_counter() - t0, load_avg_start=load_before,
+                   load_avg_end=os.getloadavg())
     atomic_write(a.out, lambda f: f.write(json.dumps(results, indent=1).encode()))
     print(ladder_table(results))
     print(f"\nwall {results['wall_s']:.0f} s; load average {load_before[0]:.1f} at the start, "
