@@ -55,9 +55,10 @@ def check_mask(
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise ValueError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) "
                          f"or a float dtype (added to the scores)")
-    if mask.ndim not in (2, 3, 4):
+    most = 4 if batch_shape is None else max(4, len(batch_shape) + 2)  # scores of any rank, when known
+    if not 2 <= mask.ndim <= most:
         raise ValueError(f"mask has {mask.ndim} dims (shape {tuple(mask.shape)}); "
-                         f"expected 2, 3 or 4 (..., L, S)")
+                         f"expected 2 to {most} (..., L, S)")
     target = (*batch_shape, L, S) if batch_shape is not None else (*mask.shape[:-2], L, S)
     pairs = zip(reversed(mask.shape), reversed(target))
     if mask.ndim > len(target) or any(m not in (1, t) for m, t in pairs):
