@@ -23,8 +23,9 @@ __all__ = ['POS_ENCODINGS', 'RENAMED_KEYS', 'INIT_STD', 'ID_DTYPES', 'IGNORE_IND
 
 # %% ../nbs/05_model.ipynb #508dd12e
 POS_ENCODINGS = ('learned', 'sinusoidal')
-RENAMED_KEYS = {'max_seq_len': 'max_len', 'block_size': 'max_len', 'n_positions': 'max_len', 'n_embd': 'd_model',
-                'n_head': 'n_heads', 'n_layer': 'n_layers', 'n_inner': 'd_ff'}  # names other codebases use
+# names other codebases use
+RENAMED_KEYS = {'max_seq_len': 'max_len', 'block_size': 'max_len', 'n_positions': 'max_len',
+                'n_embd': 'd_model', 'n_head': 'n_heads', 'n_layer': 'n_layers', 'n_inner': 'd_ff'}
 
 @dataclass
 class ModelConfig:
@@ -54,16 +55,21 @@ def validate(self:ModelConfig):
     "Raise `ValueError` naming the first impossible value."
     for k in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'd_ff', 'max_len'):
         v = getattr(self, k)
-        if not _is_int(v) or v <= 0: raise ValueError(f"ModelConfig.{k} must be a positive int, got {v!r}")
+        if not _is_int(v) or v <= 0:
+            raise ValueError(f"ModelConfig.{k} must be a positive int, got {v!r}")
     if self.d_model % self.n_heads:
-        raise ValueError(f"ModelConfig.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}); "
-                         f"choose d_model = n_heads * head_size, e.g. {self.n_heads * max(1, self.d_model // self.n_heads)}")
-    if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+        raise ValueError(f"ModelConfig.d_model ({self.d_model}) must be divisible by n_heads "
+                         f"({self.n_heads}); choose d_model = n_heads * head_size, "
+                         f"e.g. {self.n_heads * max(1, self.d_model // self.n_heads)}")
+    if (isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float))
+            or not 0 <= self.dropout < 1):
         raise ValueError(f"ModelConfig.dropout must be a float in [0, 1), got {self.dropout!r}")
     for k, allowed in (('pos_encoding', POS_ENCODINGS), ('activation', ACTIVATIONS)):
-        if getattr(self, k) not in allowed: raise ValueError(f"ModelConfig.{k} must be one of {allowed}, got {getattr(self, k)!r}")
+        if getattr(self, k) not in allowed:
+            raise ValueError(f"ModelConfig.{k} must be one of {allowed}, got {getattr(self, k)!r}")
     for k in ('bias', 'tie_weights', 'fused_attention'):
-        if not isinstance(getattr(self, k), bool): raise ValueError(f"ModelConfig.{k} must be True or False, got {getattr(self, k)!r}")
+        if not isinstance(getattr(self, k), bool):
+            raise ValueError(f"ModelConfig.{k} must be True or False, got {getattr(self, k)!r}")
 
 # %% ../nbs/05_model.ipynb #2f2390c2
 @patch
@@ -77,23 +83,28 @@ def from_dict(cls:ModelConfig, d:dict)->ModelConfig:
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in d if k not in known]
     if unknown:
-        hints = [f"{k!r} -> {RENAMED_KEYS.get(k) or (difflib.get_close_matches(k, known, n=1) or ['?'])[0]!r}" for k in unknown]
-        raise ValueError(f"unknown ModelConfig key(s) {unknown} (did you mean: {', '.join(hints)}); valid keys: {known}")
+        close = lambda k: (difflib.get_close_matches(k, known, n=1) or ['?'])[0]
+        hints = [f"{k!r} -> {RENAMED_KEYS.get(k) or close(k)!r}" for k in unknown]
+        raise ValueError(f"unknown ModelConfig key(s) {unknown} "
+                         f"(did you mean: {', '.join(hints)}); valid keys: {known}")
     return cls(**d)
 
 # %% ../nbs/05_model.ipynb #594fcbc6
 class TinyTransformer(nn.Module):
     "A decoder-only transformer language model (GPT-2's architecture with the default config)."
     def __init__(self,
-                 config:ModelConfig): # the architecture; kept as `self.config` (checkpoints save `config.to_dict()`)
+                 config:ModelConfig): # the architecture; kept as `self.config`
         "Build the layers and initialise them GPT-2 style."
         super().__init__()
-        if not isinstance(config, ModelConfig): raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.d_model)
-        self.wpe = (LearnedPositionalEmbedding if c.pos_encoding == 'learned' else SinusoidalPositionalEncoding)(c.max_len, c.d_model)
+        self.wpe = (LearnedPositionalEmbedding if c.pos_encoding == 'learned'
+                    else SinusoidalPositionalEncoding)(c.max_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
-        self.h = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.bias, c.activation, c.fused_attention)
+        self.h = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.bias,
+                                                c.activation, c.fused_attention)
                                for _ in range(c.n_layers))
         self.ln_f = nn.LayerNorm(c.d_model, bias=c.bias)
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
@@ -105,40 +116,57 @@ INIT_STD = 0.02  # GPT-2's initializer_range
 
 @patch
 def reset_parameters(self:TinyTransformer):
-    "GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2 * n_layers)."
+    "GPT-2 init: N(0, 0.02) weights, zero biases, residual projections times 1/sqrt(2 n_layers)."
     resid_std = INIT_STD / math.sqrt(2 * self.config.n_layers)
     for name, p in self.named_parameters():  # a tied lm_head.weight is listed once, as wte.weight
         if name.endswith('bias'): nn.init.zeros_(p)
         elif p.ndim == 1: nn.init.ones_(p)     # LayerNorm scale
-        else: nn.init.normal_(p, mean=0.0, std=resid_std if name.endswith('c_proj.weight') else INIT_STD)
+        else:
+            std = resid_std if name.endswith('c_proj.weight') else INIT_STD
+            nn.init.normal_(p, mean=0.0, std=std)
 
 # %% ../nbs/05_model.ipynb #b2f3ba13
 ID_DTYPES = (torch.int64, torch.int32)  # the index dtypes nn.Embedding accepts
 
 def _check_position_shape(positions, B:int, T:int):
     "Raise `ValueError` unless `positions` is an integer tensor of shape (T,) or (B, T)."
-    if not isinstance(positions, torch.Tensor): raise ValueError(f"positions must be an integer tensor, got {type(positions).__name__}")
-    if positions.ndim not in (1, 2) or positions.shape[-1] != T or (positions.ndim == 2 and positions.shape[0] != B):
-        raise ValueError(f"positions has shape {tuple(positions.shape)}; expected ({T},) or ({B}, {T}) to match idx")
-    if positions.dtype not in ID_DTYPES: raise ValueError(f"positions has dtype {positions.dtype}; expected integer positions (int64)")
+    if not isinstance(positions, torch.Tensor):
+        raise ValueError(f"positions must be an integer tensor, got {type(positions).__name__}")
+    if (positions.ndim not in (1, 2) or positions.shape[-1] != T
+            or (positions.ndim == 2 and positions.shape[0] != B)):
+        raise ValueError(f"positions has shape {tuple(positions.shape)}; "
+                         f"expected ({T},) or ({B}, {T}) to match idx")
+    if positions.dtype not in ID_DTYPES:
+        raise ValueError(f"positions has dtype {positions.dtype}; "
+                         "expected integer positions (int64)")
 
 @patch
-def _check_inputs(self:TinyTransformer, idx, targets=None, padding_mask=None, positions=None, cache=None)->int:
+def _check_inputs(self:TinyTransformer, idx, targets=None, padding_mask=None, positions=None,
+                  cache=None)->int:
     "Check what `forward` is given, once; return the number of cached positions."
     if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.dtype not in ID_DTYPES:
-        got = f"{idx.dtype} of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(f"idx must be an integer tensor of shape (B, T), got {got}; token ids are int64 "
-                         "(or int32): convert other integer types with idx.long()")
+        got = (f"{idx.dtype} of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor)
+               else type(idx).__name__)
+        raise ValueError(f"idx must be an integer tensor of shape (B, T), got {got}; "
+                         "token ids are int64 (or int32): "
+                         "convert other integer types with idx.long()")
     (B, T), device = idx.shape, self.wte.weight.device
-    if B == 0 or T == 0: raise ValueError(f"idx has shape {(B, T)}: no tokens; expected at least one sequence and one position")
-    if idx.device != device: raise ValueError(f"idx is on {idx.device} but the model is on {device}; use idx.to({str(device)!r})")
+    if B == 0 or T == 0:
+        raise ValueError(f"idx has shape {(B, T)}: no tokens; "
+                         "expected at least one sequence and one position")
+    if idx.device != device:
+        raise ValueError(f"idx is on {idx.device} but the model is on {device}; "
+                         f"use idx.to({str(device)!r})")
     n_cached = self._check_cache(cache, B)
     if n_cached + T > self.config.max_len:
-        raise ValueError(f"sequence length {n_cached + T} ({n_cached} cached + {T} new) exceeds max_len={self.config.max_len}; "
-                         f"crop the input to the last {self.config.max_len} tokens or build the model with a larger max_len")
+        raise ValueError(f"sequence length {n_cached + T} ({n_cached} cached + {T} new) "
+                         f"exceeds max_len={self.config.max_len}; crop the input to the last "
+                         f"{self.config.max_len} tokens or build the model with a larger max_len")
     if positions is not None: _check_position_shape(positions, B, T)
-    if targets is not None and (not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64):
-        raise ValueError(f"targets must be an int64 tensor of token ids, got {getattr(targets, 'dtype', type(targets).__name__)}; "
+    if targets is not None and (not isinstance(targets, torch.Tensor)
+                                or targets.dtype != torch.int64):
+        got = getattr(targets, 'dtype', type(targets).__name__)
+        raise ValueError(f"targets must be an int64 tensor of token ids, got {got}; "
                          "convert with targets.long()")
     if not torch.compiler.is_compiling(): self._check_values(idx, targets, positions)
     return n_cached
@@ -148,34 +176,45 @@ def _check_inputs(self:TinyTransformer, idx, targets=None, padding_mask=None, po
 def _check_cache(self:TinyTransformer, cache, B:int)->int:
     "The number of positions in `cache` after checking it fits this model and a batch of `B`."
     if cache is None: return 0
-    if len(cache) != len(self.h): raise ValueError(f"cache has {len(cache)} layers; the model has {len(self.h)} (use model.new_cache())")
+    if len(cache) != len(self.h):
+        raise ValueError(f"cache has {len(cache)} layers; the model has {len(self.h)} "
+                         "(use model.new_cache())")
     n_cached = len(cache[0])
     if n_cached and cache[0].k.size(0) != B:
-        raise ValueError(f"the cache holds {cache[0].k.size(0)} sequences but idx has {B}; use model.new_cache() for a new batch")
+        raise ValueError(f"the cache holds {cache[0].k.size(0)} sequences but idx has {B}; "
+                         "use model.new_cache() for a new batch")
     return n_cached
 
 @patch
 def _check_values(self:TinyTransformer, idx, targets, positions):
-    "Raise `ValueError` for ids outside [0, vocab_size) or positions outside [0, max_len): one host read."
+    "Check ids are in [0, vocab_size) and positions in [0, max_len), with one host read."
     V, L = self.config.vocab_size, self.config.max_len
-    named = [('idx', idx, V)] + ([('targets', targets.masked_fill(targets == IGNORE_INDEX, 0), V)] if targets is not None else [])
+    named = [('idx', idx, V)]
+    if targets is not None:
+        named += [('targets', targets.masked_fill(targets == IGNORE_INDEX, 0), V)]
     named += [('positions', positions, L)] if positions is not None else []
-    bounds = torch.stack([torch.stack(torch.aminmax(t)).long() for _, t, _ in named]).tolist()  # the one host read
+    # the one host read
+    bounds = torch.stack([torch.stack(torch.aminmax(t)).long() for _, t, _ in named]).tolist()
     for (name, _, limit), (lo, hi) in zip(named, bounds):
         bad = lo if lo < 0 else hi if hi >= limit else None
         if bad is None: continue
         if name == 'positions':
-            raise ValueError(f"position {bad} is out of range for max_len={L} (valid positions: 0..{L - 1}); "
+            raise ValueError(f"position {bad} is out of range for max_len={L} "
+                             f"(valid positions: 0..{L - 1}); "
                              "use a shorter sequence or a model with a larger max_len")
-        raise ValueError(f"{name} holds token id {bad}, outside the vocabulary [0, {V}) of this model (vocab_size={V})"
-                         + ("; IGNORE_INDEX marks a target to skip" if name == 'targets' else "; was it encoded with this model's tokenizer?"))
+        hint = ("; IGNORE_INDEX marks a target to skip" if name == 'targets'
+                else "; was it encoded with this model's tokenizer?")
+        raise ValueError(f"{name} holds token id {bad}, outside the vocabulary [0, {V}) "
+                         f"of this model (vocab_size={V})" + hint)
 
 # %% ../nbs/05_model.ipynb #c9484344
 @patch
 def _embed(self:TinyTransformer, idx, positions, n_cached):
     "Token plus position embeddings, (B, T, d_model), unchecked (`forward` has checked)."
-    if positions is None: positions = torch.arange(n_cached, n_cached + idx.size(1), device=idx.device)
-    table = self.wpe.weight if isinstance(self.wpe, LearnedPositionalEmbedding) else self.wpe.pe  # rows, checked above
+    if positions is None:
+        positions = torch.arange(n_cached, n_cached + idx.size(1), device=idx.device)
+    # rows, checked above
+    table = self.wpe.weight if isinstance(self.wpe, LearnedPositionalEmbedding) else self.wpe.pe
     x = self.wte(idx) + table[positions]   # (B, T, C) + (T, C) or (B, T, C)
     return self.drop(x) if self.training else x
 
@@ -183,7 +222,7 @@ def _embed(self:TinyTransformer, idx, positions, n_cached):
 @patch
 def forward(self:TinyTransformer,
             idx:torch.Tensor, # token ids, int64 (B, T)
-            targets:torch.Tensor|None=None, # next-token ids (B, T); IGNORE_INDEX where there is nothing to predict
+            targets:torch.Tensor|None=None, # next-token ids (B, T); IGNORE_INDEX: no target
             padding_mask:torch.Tensor|None=None, # bool (B, P+T), True = real token
             positions:torch.Tensor|None=None, # long (T,) or (B, T); default arange(P, P+T)
             cache:list[KVCache]|None=None, # from `new_cache()`; updated in place
@@ -199,15 +238,19 @@ def forward(self:TinyTransformer,
     return logits, (None if targets is None else lm_loss(logits, targets))
 
 # %% ../nbs/05_model.ipynb #4ddfc83e
-IGNORE_INDEX = -100  # targets with this value add nothing to the loss (PyTorch's default ignore_index)
+# targets with this value add nothing to the loss (PyTorch's default ignore_index)
+IGNORE_INDEX = -100
 
 def lm_loss(
     logits:torch.Tensor, # (B, T, vocab_size)
     targets:torch.Tensor, # (B, T) long; IGNORE_INDEX where there is no target
 )->torch.Tensor: # scalar
     "Mean cross-entropy over the targets that are not `IGNORE_INDEX` (0 if there are none)."
-    if targets.shape != logits.shape[:-1]: raise ValueError(f"targets has shape {tuple(targets.shape)}; expected {tuple(logits.shape[:-1])} to match the logits")
-    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction='sum')  # (B*T, V) vs (B*T,)
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(f"targets has shape {tuple(targets.shape)}; "
+                         f"expected {tuple(logits.shape[:-1])} to match the logits")
+    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),  # (B*T, V) vs (B*T,)
+                            ignore_index=IGNORE_INDEX, reduction='sum')
     return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
 
 # %% ../nbs/05_model.ipynb #3a23f328
@@ -221,7 +264,8 @@ def num_params(self:TinyTransformer,
                non_embedding:bool=False, # leave out the token and position embedding tables
               )->int:
     "Number of (distinct) parameters."
-    skip = {id(self.wte.weight)} | {id(p) for p in self.wpe.parameters()} if non_embedding else set()
+    skip = ({id(self.wte.weight)} | {id(p) for p in self.wpe.parameters()}
+            if non_embedding else set())
     return sum(p.numel() for p in self.parameters() if id(p) not in skip)
 
 # %% ../nbs/05_model.ipynb #592976d2
@@ -230,7 +274,7 @@ def attention_weights(self:TinyTransformer,
                       idx:torch.Tensor, # token ids (B, T)
                       padding_mask:torch.Tensor|None=None, # bool (B, T), True = real token
                      )->list[torch.Tensor]: # one (B, n_heads, T, T) tensor per layer
-    "Attention weights of every layer for `idx`, computed in eval mode (each module's mode restored)."
+    "Attention weights of every layer for `idx`, in eval mode (each module's mode restored)."
     self._check_inputs(idx, padding_mask=padding_mask)
     with evaluating(self):
         x, weights = self._embed(idx, None, 0), []
@@ -240,7 +284,8 @@ def attention_weights(self:TinyTransformer,
     return weights
 
 # %% ../nbs/05_model.ipynb #fd768c70
-GPT2_ACTIVATIONS = {'gelu': 'gelu', 'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh': 'gelu_tanh', 'gelu_fast': 'gelu_tanh'}
+GPT2_ACTIVATIONS = {'gelu': 'gelu', 'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh': 'gelu_tanh',
+                    'gelu_fast': 'gelu_tanh'}
 LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, and GPT-2's layer_norm_epsilon
 
 @patch(cls_method=True)
@@ -249,32 +294,41 @@ def from_gpt2_config(cls:ModelConfig,
                      **overrides, # ModelConfig fields to override, e.g. dropout=0.0
                     )->ModelConfig:
     "The `ModelConfig` of a Hugging Face GPT-2 config."
-    get = (lambda k, d=None: hf_config.get(k, d)) if isinstance(hf_config, dict) else (lambda k, d=None: getattr(hf_config, k, d))
+    get = ((lambda k, d=None: hf_config.get(k, d)) if isinstance(hf_config, dict)
+           else (lambda k, d=None: getattr(hf_config, k, d)))
     act = get('activation_function', 'gelu_new')
-    if act not in GPT2_ACTIVATIONS: raise ValueError(f"GPT-2 activation_function {act!r} is not supported; expected one of {list(GPT2_ACTIVATIONS)}")
-    unsupported = {'layer_norm_epsilon': get('layer_norm_epsilon', LAYER_NORM_EPS) != LAYER_NORM_EPS,
-                   'scale_attn_weights': not get('scale_attn_weights', True),
-                   'scale_attn_by_inverse_layer_idx': bool(get('scale_attn_by_inverse_layer_idx', False))}
+    if act not in GPT2_ACTIVATIONS:
+        raise ValueError(f"GPT-2 activation_function {act!r} is not supported; "
+                         f"expected one of {list(GPT2_ACTIVATIONS)}")
+    unsupported = {
+        'layer_norm_epsilon': get('layer_norm_epsilon', LAYER_NORM_EPS) != LAYER_NORM_EPS,
+        'scale_attn_weights': not get('scale_attn_weights', True),
+        'scale_attn_by_inverse_layer_idx': bool(get('scale_attn_by_inverse_layer_idx', False))}
     if any(unsupported.values()):
-        raise ValueError(f"GPT-2 config options not supported by TinyTransformer: {[k for k, v in unsupported.items() if v]} "
-                         f"(needs layer_norm_epsilon={LAYER_NORM_EPS}, scale_attn_weights=True, scale_attn_by_inverse_layer_idx=False)")
+        raise ValueError("GPT-2 config options not supported by TinyTransformer: "
+                         f"{[k for k, v in unsupported.items() if v]} "
+                         f"(needs layer_norm_epsilon={LAYER_NORM_EPS}, scale_attn_weights=True, "
+                         "scale_attn_by_inverse_layer_idx=False)")
     d_model = get('n_embd')
-    kw = dict(vocab_size=get('vocab_size'), d_model=d_model, n_heads=get('n_head'), n_layers=get('n_layer'),
-              d_ff=get('n_inner') or 4 * d_model, max_len=get('n_positions'), dropout=float(get('resid_pdrop', 0.0)),
-              pos_encoding='learned', bias=True, tie_weights=bool(get('tie_word_embeddings', True)), activation=GPT2_ACTIVATIONS[act])
+    kw = dict(vocab_size=get('vocab_size'), d_model=d_model, n_heads=get('n_head'),
+              n_layers=get('n_layer'), d_ff=get('n_inner') or 4 * d_model,
+              max_len=get('n_positions'), dropout=float(get('resid_pdrop', 0.0)),
+              pos_encoding='learned', bias=True, tie_weights=bool(get('tie_word_embeddings', True)),
+              activation=GPT2_ACTIVATIONS[act])
     return cls(**{**kw, **overrides})
 
 # %% ../nbs/05_model.ipynb #d9425b79
-GPT2_CONV1D_WEIGHTS = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight')  # stored (in, out)
+GPT2_CONV1D_WEIGHTS = ('attn.c_attn.weight', 'attn.c_proj.weight',
+                       'mlp.c_fc.weight', 'mlp.c_proj.weight')  # stored (in, out)
 
 def gpt2_state_dict_to_ours(
     sd:dict, # a Hugging Face GPT2LMHeadModel / GPT2Model state dict
 )->dict:
-    "Rename (drop `transformer.`), transpose Conv1D weights and drop the causal-mask buffers of a GPT-2 state dict."
+    "GPT-2's state dict in our names: no `transformer.` or mask buffers; Conv1D weights transposed."
     out = {}
     for k, v in sd.items():
         k = k.removeprefix('transformer.')
-        if k.endswith(('.attn.bias', '.attn.masked_bias')): continue          # old causal-mask buffers
+        if k.endswith(('.attn.bias', '.attn.masked_bias')): continue  # old causal-mask buffers
         out[k] = v.t() if k.endswith(GPT2_CONV1D_WEIGHTS) else v
     return out
 
@@ -282,24 +336,29 @@ def gpt2_state_dict_to_ours(
 @patch(cls_method=True)
 def from_gpt2(cls:TinyTransformer,
               hf_model_or_state_dict, # a transformers GPT2LMHeadModel/GPT2Model, or its state dict
-              config:ModelConfig|None=None, # required with a state dict; default: from the model's config
+              config:ModelConfig|None=None, # required with a state dict; default: the model's
              )->TinyTransformer:
     "A `TinyTransformer` holding GPT-2's weights."
     src = hf_model_or_state_dict
     if isinstance(src, nn.Module):
         config = config or ModelConfig.from_gpt2_config(src.config)
         src = src.state_dict()
-    if config is None: raise ValueError("config is required when loading a state dict (n_heads can't be read from weight shapes); "
-                                        "pass config=ModelConfig.from_gpt2_config(hf_config)")
+    if config is None:
+        raise ValueError("config is required when loading a state dict "
+                         "(n_heads can't be read from weight shapes); "
+                         "pass config=ModelConfig.from_gpt2_config(hf_config)")
     model = cls(config)
     sd, ours = gpt2_state_dict_to_ours(src), model.state_dict()
     if config.tie_weights:
         if 'lm_head.weight' in sd and not torch.equal(sd['lm_head.weight'], sd['wte.weight']):
-            raise ValueError("config.tie_weights is True but the checkpoint's lm_head.weight differs from wte.weight; use tie_weights=False")
+            raise ValueError("config.tie_weights is True but the checkpoint's lm_head.weight "
+                             "differs from wte.weight; use tie_weights=False")
         sd['lm_head.weight'] = sd['wte.weight']
     missing, unexpected = sorted(ours.keys() - sd.keys()), sorted(sd.keys() - ours.keys())
-    bad_shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(ours[k].shape)}" for k in ours.keys() & sd.keys() if sd[k].shape != ours[k].shape]
+    bad_shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(ours[k].shape)}"
+                  for k in ours.keys() & sd.keys() if sd[k].shape != ours[k].shape]
     if missing or unexpected or bad_shapes:
-        raise ValueError(f"GPT-2 state dict does not fit the config: missing {missing}, unexpected {unexpected}, shape mismatches {bad_shapes}")
+        raise ValueError(f"GPT-2 state dict does not fit the config: missing {missing}, "
+                         f"unexpected {unexpected}, shape mismatches {bad_shapes}")
     model.load_state_dict(sd)
     return model

@@ -10,7 +10,8 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .attention import scaled_dot_product_attention, causal_mask, check_mask, _check_qkv
+from .attention import (
+    scaled_dot_product_attention, causal_mask, check_mask, _check_qkv)
 
 # %% auto #0
 __all__ = ['split_heads', 'merge_heads', 'KVCache', 'combine_masks', 'MultiHeadAttention', 'fused_attention']
@@ -20,7 +21,7 @@ def split_heads(
     x:Tensor, # (B, T, d_model)
     n_heads:int, # nh; must divide d_model
 )->Tensor: # (B, nh, T, hs)
-    "View the last dim as `n_heads` chunks and move heads before time: (B, T, d_model) -> (B, nh, T, hs)."
+    "View the last dim as `n_heads` chunks, heads before time: (B, T, d_model) -> (B, nh, T, hs)."
     B, T, C = x.shape
     return x.view(B, T, n_heads, C // n_heads).transpose(1, 2)  # (B, nh, T, hs)
 
@@ -38,7 +39,8 @@ class KVCache:
                  capacity:int|None=None): # positions to allocate at once (None: grow as needed)
         self.capacity, self._k, self._v, self.n = capacity, None, None, 0
     def __len__(self): return self.n
-    def __repr__(self): return f"KVCache(len={self.n}, shape={None if self.k is None else tuple(self.k.shape)})"
+    def __repr__(self):
+        return f"KVCache(len={self.n}, shape={None if self.k is None else tuple(self.k.shape)})"
     @property
     def k(self): return None if self.n == 0 else self._k[:, :, :self.n]  # (B, nh, len, hs)
     @property
@@ -52,9 +54,9 @@ class KVCache:
 def _fits(self:KVCache, k:Tensor, size:int)->bool:
     "Whether the buffer can take keys like `k` up to position `size`, in place."
     b = self._k
-    return (b is not None and b.size(2) >= size and b.shape[:2] == k.shape[:2] and b.size(3) == k.size(3)
-            and b.dtype == k.dtype and b.device == k.device and not b.requires_grad
-            and (torch.is_inference_mode_enabled() or not b.is_inference()))
+    return (b is not None and b.size(2) >= size and b.shape[:2] == k.shape[:2]
+            and b.size(3) == k.size(3) and b.dtype == k.dtype and b.device == k.device
+            and not b.requires_grad and (torch.is_inference_mode_enabled() or not b.is_inference()))
 
 @patch
 def _grow(self:KVCache, k:Tensor, size:int):
@@ -67,7 +69,7 @@ def _grow(self:KVCache, k:Tensor, size:int):
 
 @patch
 def _append(self:KVCache, k:Tensor, v:Tensor)->tuple[Tensor, Tensor]:
-    "Write `k`, `v` (B, nh, T, hs) after the cached positions, unchecked; return views of all of them."
+    "Write `k`, `v` (B, nh, T, hs) after the cached positions, unchecked; return views of all."
     n, T = self.n, k.size(2)
     if k.requires_grad or v.requires_grad:  # writing in place would overwrite what backward needs
         self._k = k if n == 0 else torch.cat([self.k, k], dim=2)
@@ -83,41 +85,48 @@ def update(self:KVCache,
            k:Tensor, # new keys (B, nh, T, hs)
            v:Tensor, # new values (B, nh, T, hs)
           )->tuple[Tensor, Tensor]: # all keys and values so far, (B, nh, len(self), hs)
-    "Check `k`, `v` against the cache, write them after the cached ones and return everything cached."
+    "Check `k`, `v` against the cache, write them after the cached ones, return all cached."
     if k.ndim != 4 or k.shape != v.shape:
-        raise ValueError(f"k and v must have the same 4-D shape (B, nh, T, hs); got k {tuple(k.shape)}, v {tuple(v.shape)}")
-    if k.dtype != v.dtype: raise ValueError(f"k is {k.dtype} but v is {v.dtype}; expected one dtype")
+        raise ValueError("k and v must have the same 4-D shape (B, nh, T, hs); "
+                         f"got k {tuple(k.shape)}, v {tuple(v.shape)}")
+    if k.dtype != v.dtype:
+        raise ValueError(f"k is {k.dtype} but v is {v.dtype}; expected one dtype")
     if self.n and (k.shape[:2] != self._k.shape[:2] or k.size(3) != self._k.size(3)):
-        raise ValueError(f"new k/v {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} in B, nh or hs; "
-                         "use a fresh KVCache for a new batch")
+        raise ValueError(f"new k/v {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} "
+                         "in B, nh or hs; use a fresh KVCache for a new batch")
     if self.n and (k.dtype != self._k.dtype or k.device != self._k.device):
-        raise ValueError(f"new k/v are {k.dtype} on {k.device} but the cache holds {self._k.dtype} on "
-                         f"{self._k.device}; use a fresh KVCache after changing the model's dtype or device")
+        raise ValueError(f"new k/v are {k.dtype} on {k.device} but the cache holds "
+                         f"{self._k.dtype} on {self._k.device}; "
+                         "use a fresh KVCache after changing the model's dtype or device")
     return self._append(k, v)
 
 # %% ../nbs/02_multi_head.ipynb #24607e75
 def _as_4d_mask(attn_mask:Tensor, B:int, nh:int, L:int, S:int)->Tensor:
     "Validate `attn_mask` (L,S)/(B,L,S)/(B,nh,L,S) and return it broadcastable to (B, nh, L, S)."
     check_mask(attn_mask, L, S)
-    mask4 = attn_mask.unsqueeze(1) if attn_mask.ndim == 3 else attn_mask  # (B, L, S) -> (B, 1, L, S)
+    # (B, L, S) -> (B, 1, L, S)
+    mask4 = attn_mask.unsqueeze(1) if attn_mask.ndim == 3 else attn_mask
     if mask4.ndim == 4 and (mask4.size(0) not in (1, B) or mask4.size(1) not in (1, nh)):
-        raise ValueError(f"attn_mask shape {tuple(attn_mask.shape)} does not broadcast to (B, nh, L, S) = {(B, nh, L, S)}; "
-                         "a 3-D mask is read as (B, L, S)")
+        raise ValueError(f"attn_mask shape {tuple(attn_mask.shape)} does not broadcast to "
+                         f"(B, nh, L, S) = {(B, nh, L, S)}; a 3-D mask is read as (B, L, S)")
     return mask4
 
 def _check_padding_mask(padding_mask:Tensor, B:int, S:int, n_cached:int)->Tensor:
     "Validate a (B, S) bool padding mask (True = real) and return it as (B, 1, 1, S)."
-    if not isinstance(padding_mask, Tensor): raise TypeError(f"padding_mask must be a torch.Tensor, got {type(padding_mask).__name__}")
+    if not isinstance(padding_mask, Tensor):
+        raise TypeError(f"padding_mask must be a torch.Tensor, got {type(padding_mask).__name__}")
     if padding_mask.dtype != torch.bool:
-        raise ValueError(f"padding_mask has dtype {padding_mask.dtype}; expected a bool tensor (True = real token)")
+        raise ValueError(f"padding_mask has dtype {padding_mask.dtype}; "
+                         "expected a bool tensor (True = real token)")
     if padding_mask.shape != (B, S):
-        raise ValueError(f"padding_mask has shape {tuple(padding_mask.shape)}; expected (B, S) = {(B, S)} "
+        raise ValueError(f"padding_mask has shape {tuple(padding_mask.shape)}; "
+                         f"expected (B, S) = {(B, S)} "
                          f"(S = {n_cached} cached + {S - n_cached} new positions)")
     return padding_mask[:, None, None, :]  # (B, 1, 1, S)
 
 # %% ../nbs/02_multi_head.ipynb #59894516
 def combine_masks(*masks:Tensor|None)->Tensor|None:
-    "AND together bool masks; if any mask is float, add them all as 0/-inf biases. None if all are None."
+    "AND bool masks; if any mask is float, add them all as 0/-inf biases. None if all are None."
     masks = [m for m in masks if m is not None]
     if not masks: return None
     if all(m.dtype == torch.bool for m in masks):
@@ -125,26 +134,32 @@ def combine_masks(*masks:Tensor|None)->Tensor|None:
         for m in masks[1:]: out = out & m
         return out
     dtype = next(m.dtype for m in masks if m.dtype != torch.bool)
-    as_bias = lambda m: torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float('-inf')) if m.dtype == torch.bool else m
+    def as_bias(m):
+        if m.dtype != torch.bool: return m
+        return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float('-inf'))
     out = as_bias(masks[0])
     for m in masks[1:]: out = out + as_bias(m)
     return out
 
 # %% ../nbs/02_multi_head.ipynb #02498d05
 class MultiHeadAttention(nn.Module):
-    "Multi-head self-attention with GPT-2 parameter names, masks, an optional KV cache and a fused path."
+    "Multi-head self-attention: GPT-2 parameter names, masks, an optional KV cache, a fused path."
     def __init__(self,
                  d_model:int, # model width; must be divisible by n_heads
                  n_heads:int, # number of heads; head size hs = d_model // n_heads
                  dropout:float=0.0, # dropout on attention weights and on the output (training only)
                  bias:bool=True, # biases in c_attn and c_proj (GPT-2: True)
                  causal:bool=True, # each query sees only keys at or before its position
-                 fused:bool=True, # use F.scaled_dot_product_attention when weights are not requested
+                 fused:bool=True, # F.scaled_dot_product_attention unless weights are requested
                 ):
         super().__init__()
-        if not (isinstance(d_model, int) and isinstance(n_heads, int) and d_model > 0 and n_heads > 0):
-            raise ValueError(f"d_model and n_heads must be positive ints, got d_model={d_model!r}, n_heads={n_heads!r}")
-        if d_model % n_heads: raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}; choose n_heads that divides d_model")
+        if not (isinstance(d_model, int) and isinstance(n_heads, int)
+                and d_model > 0 and n_heads > 0):
+            raise ValueError("d_model and n_heads must be positive ints, "
+                             f"got d_model={d_model!r}, n_heads={n_heads!r}")
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}; "
+                             "choose n_heads that divides d_model")
         if not 0.0 <= dropout < 1.0: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.d_model, self.n_heads, self.head_size = d_model, n_heads, d_model // n_heads
         self.causal, self.fused = causal, fused
@@ -152,41 +167,56 @@ class MultiHeadAttention(nn.Module):
         self.c_proj = nn.Linear(d_model, d_model, bias=bias)
         self.attn_dropout, self.resid_dropout = nn.Dropout(dropout), nn.Dropout(dropout)
 
-    def extra_repr(self): return f"n_heads={self.n_heads}, head_size={self.head_size}, causal={self.causal}, fused={self.fused}"
+    def extra_repr(self):
+        return (f"n_heads={self.n_heads}, head_size={self.head_size}, "
+                f"causal={self.causal}, fused={self.fused}")
 
 # %% ../nbs/02_multi_head.ipynb #f42f5f47
 @patch
-def _attention_mask(self:MultiHeadAttention, B:int, L:int, S:int, padding_mask=None, attn_mask=None, device=None):
-    "The combined mask for B sequences of L queries over S keys, broadcastable to (B, nh, L, S), or None."
-    causal = causal_mask(L, S, device=device) if self.causal and L > 1 else None  # one last query sees all
-    padding = _check_padding_mask(padding_mask, B, S, S - L) if padding_mask is not None else None  # (B, 1, 1, S)
+def _attention_mask(self:MultiHeadAttention, B:int, L:int, S:int,
+                    padding_mask=None, attn_mask=None, device=None):
+    "The mask for B sequences of L queries over S keys, broadcastable to (B, nh, L, S), or None."
+    # one last query sees all
+    causal = causal_mask(L, S, device=device) if self.causal and L > 1 else None
+    padding = (_check_padding_mask(padding_mask, B, S, S - L)
+               if padding_mask is not None else None)  # (B, 1, 1, S)
     extra = _as_4d_mask(attn_mask, B, self.n_heads, L, S) if attn_mask is not None else None
     return combine_masks(causal, padding, extra)
 
 # %% ../nbs/02_multi_head.ipynb #96f6fcfd
 def _check_attention_inputs(q, k, v, mask):
-    "Raise `ValueError`/`TypeError` unless q, k, v and mask line up, share a dtype and sit on one device."
+    "Check that q, k, v and mask line up, share a dtype and sit on one device."
     for name, t in (('q', q), ('k', k), ('v', v), ('mask', mask)):
-        if t is not None and not isinstance(t, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     _check_qkv(q, k, v)
     if not q.dtype == k.dtype == v.dtype:
-        raise ValueError(f"q, k, v have dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one dtype (e.g. k.to(q.dtype))")
-    if not q.device == k.device == v.device: raise ValueError(f"q, k, v are on {q.device}, {k.device}, {v.device}; expected one device")
+        raise ValueError(f"q, k, v have dtypes {q.dtype}, {k.dtype}, {v.dtype}; "
+                         "expected one dtype (e.g. k.to(q.dtype))")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k, v are on {q.device}, {k.device}, {v.device}; expected one device")
     if mask is None: return
-    if mask.device != q.device: raise ValueError(f"mask is on {mask.device} but q is on {q.device}; move it with mask.to(q.device)")
+    if mask.device != q.device:
+        raise ValueError(f"mask is on {mask.device} but q is on {q.device}; "
+                         "move it with mask.to(q.device)")
     if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise ValueError(f"mask has dtype {mask.dtype}; expected bool (True = may attend) or a float dtype (added to the scores)")
+        raise ValueError(f"mask has dtype {mask.dtype}; "
+                         "expected bool (True = may attend) or a float dtype (added to the scores)")
     scores = (*q.shape[:-1], k.size(-2))  # (..., L, S)
-    if not 2 <= mask.ndim <= len(scores) or any(m not in (1, s) for m, s in zip(reversed(mask.shape), reversed(scores))):
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to the scores' shape {scores} (..., L, S)")
+    broadcasts = all(m in (1, s) for m, s in zip(reversed(mask.shape), reversed(scores)))
+    if not 2 <= mask.ndim <= len(scores) or not broadcasts:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to "
+                         f"the scores' shape {scores} (..., L, S)")
 
 def _fused_attention(q, k, v, mask=None, dropout_p=0.0, is_causal=False):
     "`fused_attention` without the checks (callers have checked)."
-    if mask is None: return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
     allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
     dead = ~allowed.any(dim=-1, keepdim=True)  # (..., L, 1): rows with nothing to attend to
     mask = mask | dead if mask.dtype == torch.bool else mask.masked_fill(dead, 0.0)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p).masked_fill(dead, 0.0)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    return out.masked_fill(dead, 0.0)
 
 def fused_attention(
     q:Tensor, # (..., L, d_k)
@@ -196,27 +226,31 @@ def fused_attention(
     dropout_p:float=0.0, # attention dropout (pass 0.0 at eval time)
     is_causal:bool=False, # the kernel's own causal mask; only with L == S and no mask
 )->Tensor: # (..., L, d_v)
-    "F.scaled_dot_product_attention, checked, with lesson 01's rule: queries that may see no key get output 0."
+    "F.scaled_dot_product_attention, checked; a query that sees no key gets 0 (lesson 01's rule)."
     _check_attention_inputs(q, k, v, mask)
-    if not 0.0 <= dropout_p <= 1.0: raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
     if is_causal and (mask is not None or q.size(-2) != k.size(-2)):
-        raise ValueError(f"is_causal=True needs L == S and no mask (got L={q.size(-2)}, S={k.size(-2)}, "
-                         f"mask {'given' if mask is not None else 'None'}); pass mask=causal_mask(L, S) instead")
+        raise ValueError(f"is_causal=True needs L == S and no mask (got L={q.size(-2)}, "
+                         f"S={k.size(-2)}, mask {'given' if mask is not None else 'None'}); "
+                         "pass mask=causal_mask(L, S) instead")
     if mask is not None and mask.is_floating_point(): mask = mask.to(q.dtype)
     return _fused_attention(q, k, v, mask, dropout_p, is_causal)
 
 # %% ../nbs/02_multi_head.ipynb #fd47097d
 @patch
 def _check_input(self:MultiHeadAttention, x, padding_mask, attn_mask):
-    "Raise `ValueError` for an `x` that is not (B, T, d_model) with B, T >= 1, or a mask on another device."
+    "Check that `x` is (B, T, d_model) with B, T >= 1 and that no mask is on another device."
     if not isinstance(x, Tensor) or x.ndim != 3 or x.size(-1) != self.d_model:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x has shape {got}; expected (B, T, d_model={self.d_model})")
     if x.size(0) == 0 or x.size(1) == 0:
-        raise ValueError(f"x has shape {tuple(x.shape)}: no tokens; expected at least one sequence and one position")
+        raise ValueError(f"x has shape {tuple(x.shape)}: no tokens; "
+                         "expected at least one sequence and one position")
     for name, m in (('padding_mask', padding_mask), ('attn_mask', attn_mask)):
         if isinstance(m, Tensor) and m.device != x.device:
-            raise ValueError(f"{name} is on {m.device} but x is on {x.device}; move it with {name}.to(x.device)")
+            raise ValueError(f"{name} is on {m.device} but x is on {x.device}; "
+                             f"move it with {name}.to(x.device)")
 
 @patch
 def forward(self:MultiHeadAttention,
@@ -229,15 +263,20 @@ def forward(self:MultiHeadAttention,
     "Multi-head attention of the T new tokens over cached + new keys."
     self._check_input(x, padding_mask, attn_mask)
     B, T, _ = x.shape
-    q, k, v = (split_heads(t, self.n_heads) for t in self.c_attn(x).split(self.d_model, dim=2))  # (B, nh, T, hs)
+    qkv = self.c_attn(x).split(self.d_model, dim=2)  # (B, T, d_model) each
+    q, k, v = (split_heads(t, self.n_heads) for t in qkv)  # (B, nh, T, hs)
     if cache is not None: k, v = cache.update(k, v)  # (B, nh, S, hs)
-    S, dropout_p, fused = k.size(2), (self.attn_dropout.p if self.training else 0.0), self.fused and not need_weights
+    S, dropout_p = k.size(2), (self.attn_dropout.p if self.training else 0.0)
+    fused = self.fused and not need_weights
     if fused and self.causal and T == S and padding_mask is None and attn_mask is None:
-        out, weights = _fused_attention(q, k, v, None, dropout_p, is_causal=True), None  # the kernel's own triangle
+        # the kernel's own triangle
+        out, weights = _fused_attention(q, k, v, None, dropout_p, is_causal=True), None
     else:
         mask = self._attention_mask(B, T, S, padding_mask, attn_mask, device=x.device)
         if mask is not None and mask.dtype != torch.bool: mask = mask.to(q.dtype)
         if fused: out, weights = _fused_attention(q, k, v, mask, dropout_p), None
-        else: out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)  # (B, nh, T, hs)
+        else:  # (B, nh, T, hs)
+            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
     out = self.c_proj(merge_heads(out))  # (B, T, d_model)
-    return (self.resid_dropout(out) if self.training else out), weights  # dropout is the identity in eval
+    # dropout is the identity in eval
+    return (self.resid_dropout(out) if self.training else out), weights

@@ -29,16 +29,26 @@ __all__ = ['TOP_P_TOLERANCE', 'check_logits', 'greedy', 'check_temperature', 'ap
 def check_logits(
     logits:torch.Tensor, # next-token scores, (B, V)
 )->torch.Tensor:
-    "Return `logits` if it is a float (B, V) tensor with no NaN and a possible token per row; else raise `TypeError`/`ValueError`."
-    if not isinstance(logits, torch.Tensor): raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
+    "Return `logits` if it is a float (B, V) tensor with no NaN and a possible token per row."
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
     if logits.ndim != 2:
-        raise ValueError(f"logits has {logits.ndim} dims {tuple(logits.shape)}; expected 2 (B, V) — "
-                         "pass the last position of the model's output, logits[:, -1]")
-    if not logits.is_floating_point(): raise TypeError(f"logits must be a float tensor, got {logits.dtype}")
-    if logits.shape[-1] == 0: raise ValueError("logits has an empty vocabulary (V = 0); expected V >= 1")
-    if torch.isnan(logits).any(): raise ValueError("logits contain NaN; the model's output is broken (check for a diverged training run)")
-    if (logits == math.inf).any(): raise ValueError("logits contain +inf; expected finite scores (-inf marks an impossible token)")
-    if (logits == -math.inf).all(-1).any(): raise ValueError("a row of logits is all -inf; expected at least one possible token per row")
+        raise ValueError(f"logits has {logits.ndim} dims {tuple(logits.shape)}; "
+                         "expected 2 (B, V) — pass the last position of the model's output, "
+                         "logits[:, -1]")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits must be a float tensor, got {logits.dtype}")
+    if logits.shape[-1] == 0:
+        raise ValueError("logits has an empty vocabulary (V = 0); expected V >= 1")
+    if torch.isnan(logits).any():
+        raise ValueError("logits contain NaN; the model's output is broken "
+                         "(check for a diverged training run)")
+    if (logits == math.inf).any():
+        raise ValueError("logits contain +inf; "
+                         "expected finite scores (-inf marks an impossible token)")
+    if (logits == -math.inf).all(-1).any():
+        raise ValueError("a row of logits is all -inf; "
+                         "expected at least one possible token per row")
     return logits
 
 # %% ../nbs/07_sampling.ipynb #0a56d56b
@@ -52,41 +62,50 @@ def greedy(
 def check_temperature(temperature:float)->float:
     "Return `temperature` if it is a finite number >= 0; else raise `TypeError`/`ValueError`."
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature must be a number >= 0, got {temperature!r} ({type(temperature).__name__})")
+        raise TypeError(f"temperature must be a number >= 0, got {temperature!r} "
+                        f"({type(temperature).__name__})")
     if not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}; use 0 for greedy, 1 for the model's own distribution")
+        raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}; "
+                         "use 0 for greedy, 1 for the model's own distribution")
     return float(temperature)
 
 def _scaled(logits:torch.Tensor, temperature:float)->torch.Tensor:
     "`apply_temperature` without the checks."
-    if logits.dtype in (torch.float16, torch.bfloat16): logits = logits.float()  # too coarse once divided by a small temperature
+    # too coarse once divided by a small temperature
+    if logits.dtype in (torch.float16, torch.bfloat16): logits = logits.float()
     return (logits - logits.max(-1, keepdim=True).values) / temperature
 
 def apply_temperature(
     logits:torch.Tensor, # next-token scores, (B, V)
     temperature:float, # > 0; < 1 sharpens, > 1 flattens
 )->torch.Tensor: # scaled logits, (B, V), float32 or wider
-    "Divide `logits` by `temperature`, after subtracting each row's max so tiny temperatures cannot overflow."
-    if check_temperature(temperature) == 0: raise ValueError("temperature is 0, which is greedy; call `greedy` (or `sample`, which does) instead of scaling by 1/0")
+    "Divide `logits` by `temperature`, less each row's max so tiny temperatures cannot overflow."
+    if check_temperature(temperature) == 0:
+        raise ValueError("temperature is 0, which is greedy; "
+                         "call `greedy` (or `sample`, which does) instead of scaling by 1/0")
     return _scaled(check_logits(logits), temperature)
 
 # %% ../nbs/07_sampling.ipynb #98d8e0a2
 def check_top_k(top_k:int)->int:
     "Return `top_k` if it is an int >= 1; else raise `TypeError`/`ValueError`."
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
-        raise TypeError(f"top_k must be an int >= 1 (or None for no top-k), got {top_k!r} ({type(top_k).__name__})")
-    if top_k < 1: raise ValueError(f"top_k must be >= 1, got {top_k}; use None to keep every token, 1 for greedy")
+        raise TypeError(f"top_k must be an int >= 1 (or None for no top-k), got {top_k!r} "
+                        f"({type(top_k).__name__})")
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}; "
+                         "use None to keep every token, 1 for greedy")
     return int(top_k)
 
 def _keep_sorted(logits:torch.Tensor, keep_sorted:torch.Tensor, order:torch.Tensor)->torch.Tensor:
-    "Scatter a keep-mask given in sorted order back to vocabulary order and mask the rest with -inf."
+    "Scatter a keep-mask in sorted order back to vocabulary order and mask the rest with -inf."
     keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
     return logits.masked_fill(~keep, -math.inf)
 
 # %% ../nbs/07_sampling.ipynb #bc17aef6
 def _top_k(logits:torch.Tensor, k:int)->torch.Tensor:
-    "`top_k_filter` without the checks: -inf from the (k+1)-th place of a stable descending sort on."
-    order = torch.sort(logits, dim=-1, descending=True, stable=True).indices  # (B, V), ties -> lower ids first
+    "`top_k_filter` unchecked: -inf from the (k+1)-th place of a stable descending sort on."
+    # (B, V), ties -> lower ids first
+    order = torch.sort(logits, dim=-1, descending=True, stable=True).indices
     return logits.scatter(-1, order[..., k:], -math.inf)
 
 def top_k_filter(
@@ -97,13 +116,17 @@ def top_k_filter(
     return _top_k(check_logits(logits), check_top_k(top_k))
 
 # %% ../nbs/07_sampling.ipynb #a0f883ea
-TOP_P_TOLERANCE = 1e-6  # probability mass this close to p counts as reaching p (float32 logits resolve ~1e-7)
+# probability mass this close to p counts as reaching p (float32 logits resolve ~1e-7)
+TOP_P_TOLERANCE = 1e-6
 
 def check_top_p(top_p:float)->float:
     "Return `top_p` if it is a number in (0, 1]; else raise `TypeError`/`ValueError`."
     if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real):
-        raise TypeError(f"top_p must be a number in (0, 1] (or None for no top-p), got {top_p!r} ({type(top_p).__name__})")
-    if not 0 < top_p <= 1: raise ValueError(f"top_p must be in (0, 1], got {top_p!r}; 1.0 keeps every token, small values approach greedy")
+        raise TypeError(f"top_p must be a number in (0, 1] (or None for no top-p), got {top_p!r} "
+                        f"({type(top_p).__name__})")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}; "
+                         "1.0 keeps every token, small values approach greedy")
     return float(top_p)
 
 # %% ../nbs/07_sampling.ipynb #9fff5220
@@ -125,7 +148,7 @@ def top_p_filter(
     logits:torch.Tensor, # next-token scores, (B, V)
     top_p:float, # probability mass to keep, in (0, 1]
 )->torch.Tensor: # (B, V): the same logits, -inf outside the nucleus
-    "Keep the smallest set of most likely tokens whose probability reaches `top_p` (ties -> lower ids)."
+    "Keep the fewest most likely tokens whose probability reaches `top_p` (ties -> lower ids)."
     return _top_p(check_logits(logits), check_top_p(top_p))
 
 # %% ../nbs/07_sampling.ipynb #ae3284a4
@@ -157,15 +180,20 @@ def check_suppress_ids(
 )->tuple[int, ...]: # the distinct ids, sorted; () for None
     "`suppress_ids` as a sorted tuple of distinct ints."
     if suppress_ids is None: return ()
-    if (isinstance(suppress_ids, (str, bytes, numbers.Number)) or not isinstance(suppress_ids, Iterable)
+    if (isinstance(suppress_ids, (str, bytes, numbers.Number))
+        or not isinstance(suppress_ids, Iterable)
         or isinstance(suppress_ids, torch.Tensor) and suppress_ids.ndim != 1):
-        raise TypeError(f"suppress_ids must be a sequence of token ids, got {suppress_ids!r} ({type(suppress_ids).__name__}); "
+        raise TypeError(f"suppress_ids must be a sequence of token ids, got {suppress_ids!r} "
+                        f"({type(suppress_ids).__name__}); "
                         "expected e.g. (PAD_ID, UNK_ID, BOS_ID), or None")
     ids = suppress_ids.tolist() if isinstance(suppress_ids, torch.Tensor) else list(suppress_ids)
-    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < vocab_size]
+    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral)
+           or not 0 <= i < vocab_size]
     if bad: raise ValueError(f"suppress_ids must be ints in [0, {vocab_size}), got {bad[:5]}")
     ids = tuple(sorted({int(i) for i in ids}))
-    if len(ids) == vocab_size: raise ValueError(f"suppress_ids covers all {vocab_size} tokens; expected at least one token left to generate")
+    if len(ids) == vocab_size:
+        raise ValueError(f"suppress_ids covers all {vocab_size} tokens; "
+                         "expected at least one token left to generate")
     return ids
 
 # %% ../nbs/07_sampling.ipynb #0f2cf4c4
@@ -175,7 +203,8 @@ def suppress_tokens(
 )->torch.Tensor: # (B, V): the same logits, -inf at `suppress_ids`
     "Set the logits of `suppress_ids` to -inf in every row."
     ids = check_suppress_ids(suppress_ids, check_logits(logits).shape[-1])
-    return logits.index_fill(-1, torch.tensor(ids, dtype=torch.long, device=logits.device), -math.inf)
+    index = torch.tensor(ids, dtype=torch.long, device=logits.device)
+    return logits.index_fill(-1, index, -math.inf)
 
 # %% ../nbs/07_sampling.ipynb #08431b59
 def check_prompt(
@@ -183,17 +212,28 @@ def check_prompt(
     vocab_size:int, # ids must be in [0, vocab_size)
 )->list[int]:
     "`prompt_ids` as a list of ints."
-    if isinstance(prompt_ids, str): raise TypeError(f"prompt_ids is a str ({prompt_ids[:20]!r}); encode it first: tokenizer.encode(text)")
+    if isinstance(prompt_ids, str):
+        raise TypeError(f"prompt_ids is a str ({prompt_ids[:20]!r}); "
+                        "encode it first: tokenizer.encode(text)")
     if not isinstance(prompt_ids, Iterable):
-        raise TypeError(f"prompt_ids must be a list of token ids or a 1-D tensor, got {prompt_ids!r} ({type(prompt_ids).__name__})")
+        raise TypeError("prompt_ids must be a list of token ids or a 1-D tensor, "
+                        f"got {prompt_ids!r} ({type(prompt_ids).__name__})")
     if isinstance(prompt_ids, torch.Tensor):
-        if prompt_ids.ndim != 1: raise ValueError(f"prompt_ids has shape {tuple(prompt_ids.shape)}; expected (T,) — use generate_batch for several prompts")
-        if prompt_ids.is_floating_point(): raise TypeError(f"prompt_ids must hold integer ids, got {prompt_ids.dtype}")
+        if prompt_ids.ndim != 1:
+            raise ValueError(f"prompt_ids has shape {tuple(prompt_ids.shape)}; "
+                             "expected (T,) — use generate_batch for several prompts")
+        if prompt_ids.is_floating_point():
+            raise TypeError(f"prompt_ids must hold integer ids, got {prompt_ids.dtype}")
         prompt_ids = prompt_ids.tolist()
     ids = list(prompt_ids)
-    if not ids: raise ValueError("prompt is empty; expected at least one token id (start unconditional text from [BOS_ID])")
-    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < vocab_size]
-    if bad: raise ValueError(f"prompt ids must be ints in [0, {vocab_size}), got {bad[:5]}; was it encoded with this model's tokenizer?")
+    if not ids:
+        raise ValueError("prompt is empty; "
+                         "expected at least one token id (start unconditional text from [BOS_ID])")
+    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral)
+           or not 0 <= i < vocab_size]
+    if bad:
+        raise ValueError(f"prompt ids must be ints in [0, {vocab_size}), got {bad[:5]}; "
+                         "was it encoded with this model's tokenizer?")
     return [int(i) for i in ids]
 
 # %% ../nbs/07_sampling.ipynb #71fec7ce
@@ -202,13 +242,17 @@ def left_pad(
     pad_id:int, # the id written into the padding
     device:torch.device|str|None=None, # where the tensors go
 )->tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # idx, padding_mask, positions, each (B, T)
-    "Left-pad `contexts` to a (B, T) batch: ids, mask (True = real token) and per-row positions (0 at each row's first real token)."
+    "Left-pad `contexts` to (B, T): ids, mask (True = real), positions (0 at each first real id)."
     if not contexts or not all(len(c) for c in contexts):
-        raise ValueError(f"contexts have lengths {[len(c) for c in contexts]}; expected at least one row, none of them empty")
+        raise ValueError(f"contexts have lengths {[len(c) for c in contexts]}; "
+                         "expected at least one row, none of them empty")
     T = max(len(c) for c in contexts)
-    idx = torch.tensor([[pad_id] * (T - len(c)) + list(c) for c in contexts], device=device)  # (B, T)
-    padding_mask = torch.tensor([[False] * (T - len(c)) + [True] * len(c) for c in contexts], device=device)
-    positions = (padding_mask.long().cumsum(-1) - 1).clamp(min=0)  # padding gets position 0; it is masked anyway
+    # (B, T) each
+    idx = torch.tensor([[pad_id] * (T - len(c)) + list(c) for c in contexts], device=device)
+    padding_mask = torch.tensor([[False] * (T - len(c)) + [True] * len(c) for c in contexts],
+                                device=device)
+    # padding gets position 0; it is masked anyway
+    positions = (padding_mask.long().cumsum(-1) - 1).clamp(min=0)
     return idx, padding_mask, positions
 
 # %% ../nbs/07_sampling.ipynb #63643d33
@@ -218,7 +262,7 @@ def append_token(
     max_len:int, # the model's context length
     slide:int=1, # how many of the oldest ids to drop when the context is full
 )->bool: # True if the window slid (the cache must be rebuilt)
-    "Append `token` to `context`, first dropping the oldest `slide` ids if the context already holds `max_len`."
+    "Append `token` to `context`, first dropping the oldest `slide` ids if it holds `max_len`."
     slid = len(context) >= max_len
     if slid: del context[:len(context) - max_len + slide]
     context.append(token)
@@ -228,7 +272,7 @@ def append_token(
 def _device(model:torch.nn.Module)->torch.device: return next(model.parameters()).device
 
 def _prefill(model, contexts, pad_id, use_cache):
-    "Run the whole left-padded `contexts`: last-position logits (B, V), the mask (None if no padding), a filled cache (or None)."
+    "Run the left-padded `contexts`: last logits (B, V), mask (None: no padding), cache or None."
     idx, padding_mask, positions = left_pad(contexts, pad_id, _device(model))  # (B, T) each
     if padding_mask.all(): padding_mask = None  # lets attention use its fast causal path
     cache = model.new_cache() if use_cache else None
@@ -236,17 +280,18 @@ def _prefill(model, contexts, pad_id, use_cache):
     return logits[:, -1], padding_mask, cache
 
 def _extend(model, contexts, padding_mask, cache):
-    "Feed each row's newest token into `cache`: last-position logits (B, V) and the mask grown by one column."
+    "Feed each row's newest token into `cache`: last logits (B, V), the mask grown by one column."
     device = _device(model)
     last = torch.tensor([[c[-1]] for c in contexts], device=device)  # (B, 1)
     positions = torch.tensor([[len(c) - 1] for c in contexts], device=device)  # (B, 1)
     if padding_mask is not None: padding_mask = F.pad(padding_mask, (0, 1), value=True)  # (B, P+1)
-    logits, _ = model(last, padding_mask=padding_mask, positions=positions, cache=cache)  # (B, 1, V)
+    logits, _ = model(last, padding_mask=padding_mask, positions=positions,
+                      cache=cache)  # (B, 1, V)
     return logits[:, -1], padding_mask
 
 # %% ../nbs/07_sampling.ipynb #59878a4d
 def decode_steps(
-    model:torch.nn.Module, # a TinyTransformer (anything with config.max_len, new_cache() and forward(idx, ...))
+    model:torch.nn.Module, # a TinyTransformer, or any model with config.max_len, new_cache()
     contexts:list[list[int]], # one prompt per row; copied, cut to the last max_len ids
     max_new_tokens:int, # at most this many steps
     pick, # logits (B, V) -> token ids (B,), e.g. a configured `sample`
@@ -255,24 +300,26 @@ def decode_steps(
     slide:int=1, # ids dropped from the front when a context is full
     pad_id:int=PAD_ID, # id used for left padding
 )->Iterator[tuple[torch.Tensor, torch.Tensor]]: # per step: tokens (B,), active (B,) bool
-    "Yield each step's next tokens and active rows, until `max_new_tokens` or every row has produced `eos_id`."
+    "Yield each step's tokens and active rows until `max_new_tokens` or all rows gave `eos_id`."
     contexts = [list(c[-model.config.max_len:]) for c in contexts]
     active = torch.ones(len(contexts), dtype=torch.bool, device=_device(model))
     cache = padding_mask = None
     for _ in range(max_new_tokens):
         with evaluating(model):
-            if cache is None: logits, padding_mask, cache = _prefill(model, contexts, pad_id, use_cache)  # without the cache: every step
+            if cache is None:  # without the cache: every step
+                logits, padding_mask, cache = _prefill(model, contexts, pad_id, use_cache)
             else: logits, padding_mask = _extend(model, contexts, padding_mask, cache)
             tokens = pick(logits)  # (B,)
         yield tokens, active.clone()
         if eos_id is not None: active &= tokens != eos_id
         if not active.any(): return
-        slid = [append_token(c, t, model.config.max_len, slide) for c, t in zip(contexts, tokens.tolist())]
+        slid = [append_token(c, t, model.config.max_len, slide)
+                for c, t in zip(contexts, tokens.tolist())]
         if any(slid): cache = None  # positions moved: re-encode the window
 
 # %% ../nbs/07_sampling.ipynb #d90d999f
 def _fast_picker(s:DecodeSettings, generator):
-    "A checked-once `pick`: logits (B, V) -> ids (B,), with `suppress_ids` and the sampling settings of `s`."
+    "A checked-once `pick`: logits (B, V) -> ids (B,), with the suppression and sampling of `s`."
     suppress = None
     def pick(logits):
         nonlocal suppress
@@ -296,32 +343,39 @@ def _stepwise(model, steps):
 
 # %% ../nbs/07_sampling.ipynb #96c4812a
 def _direct_ok(model)->bool:
-    "Whether `_one_token` may stand in for `model.forward`: the course's own modules, fused attention, no hooks."
+    "Whether `_one_token` may replace `model.forward`: our modules, fused attention, no hooks."
     if type(model) is not TinyTransformer or not model.config.fused_attention: return False
     norms = [model.ln_f] + [ln for b in model.h for ln in (b.ln_1, b.ln_2)]
-    if any(type(b) is not TransformerBlock or type(b.attn) is not MultiHeadAttention or type(b.mlp) is not FeedForward
-           for b in model.h) or any(type(n) is not nn.LayerNorm for n in norms): return False
+    own = lambda b: (type(b) is TransformerBlock and type(b.attn) is MultiHeadAttention
+                     and type(b.mlp) is FeedForward)
+    if not all(own(b) for b in model.h): return False
+    if any(type(n) is not nn.LayerNorm for n in norms): return False
     return not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 def _direct_weights(model)->tuple:
-    "The tensors `_one_token` reads, gathered once per call of `generate` (module attribute lookups are slow)."
+    "The tensors `_one_token` reads, gathered once per `generate` call (module lookups are slow)."
     ln = lambda n: (n.weight, n.bias, n.eps)
-    blocks = tuple((ln(b.ln_1), b.attn.c_attn.weight, b.attn.c_attn.bias, b.attn.c_proj.weight, b.attn.c_proj.bias,
-                    ln(b.ln_2), b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.act, b.mlp.c_proj.weight, b.mlp.c_proj.bias)
+    blocks = tuple((ln(b.ln_1), b.attn.c_attn.weight, b.attn.c_attn.bias,
+                    b.attn.c_proj.weight, b.attn.c_proj.bias,
+                    ln(b.ln_2), b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.act,
+                    b.mlp.c_proj.weight, b.mlp.c_proj.bias)
                    for b in model.h)
     return blocks, ln(model.ln_f), model.lm_head.weight, model.config.n_heads
 
 def _one_token(model, weights, tokens, positions, padding_mask, cache)->torch.Tensor:
-    "Logits (B, V) of one new token per row, through the weights directly; inference only, unchecked."
+    "Logits (B, V) of one new token per row, from the weights directly; inference only, unchecked."
     blocks, (fw, fb, feps), head, nh = weights
     x = model._embed(tokens[:, None], positions, None)  # (B, 1, C)
     B, _, C = x.shape
     heads = lambda t: t.reshape(B, nh, 1, C // nh)  # with one position, split_heads is just a view
     mask = None if padding_mask is None else padding_mask[:, None, None, :]  # (B, 1, 1, S)
-    for ((w1, b1, e1), wqkv, bqkv, wo, bo, (w2, b2, e2), wfc, bfc, act, wp, bp), layer in zip(blocks, cache):
-        q, k, v = F.linear(F.layer_norm(x, (C,), w1, b1, e1), wqkv, bqkv).split(C, dim=2)  # (B, 1, C) each
+    for layer_weights, layer in zip(blocks, cache):
+        (w1, b1, e1), wqkv, bqkv, wo, bo, (w2, b2, e2), wfc, bfc, act, wp, bp = layer_weights
+        # (B, 1, C) each
+        q, k, v = F.linear(F.layer_norm(x, (C,), w1, b1, e1), wqkv, bqkv).split(C, dim=2)
         k, v = layer._append(heads(k), heads(v))  # (B, nh, S, hs)
-        out = F.scaled_dot_product_attention(heads(q), k, v, attn_mask=mask)  # (B, nh, 1, hs); sees every real key
+        # (B, nh, 1, hs); sees every real key
+        out = F.scaled_dot_product_attention(heads(q), k, v, attn_mask=mask)
         x = x + F.linear(out.reshape(B, 1, C), wo, bo)  # merge_heads, as a view
         x = x + F.linear(act(F.linear(F.layer_norm(x, (C,), w2, b2, e2), wfc, bfc)), wp, bp)
     return F.linear(F.layer_norm(x, (C,), fw, fb, feps), head)[:, -1]  # (B, V); lm_head has no bias
@@ -329,13 +383,14 @@ def _one_token(model, weights, tokens, positions, padding_mask, cache)->torch.Te
 
 # %% ../nbs/07_sampling.ipynb #61d1b186
 def _fast_prefill(model, contexts, pad_id, cache):
-    "Encode `contexts` into the emptied `cache`: last logits (B, V), a mask buffer or None, last positions (B, 1)."
+    "Encode `contexts` in the emptied `cache`: last logits (B, V), mask or None, positions (B, 1)."
     for layer in cache: layer.reset()
     idx, mask, positions = left_pad(contexts, pad_id, _device(model))  # (B, T) each
     if len({len(c) for c in contexts}) == 1: mask = None  # no padding: the fast causal path
-    else: mask = F.pad(mask, (0, model.config.max_len - mask.size(1)), value=True)  # room for every later token
-    logits, _ = model(idx, padding_mask=None if mask is None else mask[:, :idx.size(1)], positions=positions,
-                      cache=cache, check_inputs=False)
+    else:  # room for every later token
+        mask = F.pad(mask, (0, model.config.max_len - mask.size(1)), value=True)
+    logits, _ = model(idx, padding_mask=None if mask is None else mask[:, :idx.size(1)],
+                      positions=positions, cache=cache, check_inputs=False)
     return logits[:, -1], mask, positions[:, -1:]
 
 def _fast_steps(model, contexts, s:DecodeSettings, generator=None):
@@ -352,14 +407,15 @@ def _fast_steps(model, contexts, s:DecodeSettings, generator=None):
             positions, S = positions + 1, len(cache[0]) + 1
             step_mask = None if mask is None else mask[:, :S]
             if weights: logits = _one_token(model, weights, tokens, positions, step_mask, cache)
-            else: logits = model(tokens[:, None], padding_mask=step_mask, positions=positions, cache=cache,
-                                 check_inputs=False)[0][:, -1]
+            else: logits = model(tokens[:, None], padding_mask=step_mask, positions=positions,
+                                 cache=cache, check_inputs=False)[0][:, -1]
         tokens = pick(logits)  # (B,)
         yield tokens, active
         if s.eos_id is not None:
             active = active & (tokens != s.eos_id)
             if not active.any(): return
-        if any([append_token(c, t, max_len, s.slide) for c, t in zip(contexts, tokens.tolist())]): tokens = None
+        if any([append_token(c, t, max_len, s.slide) for c, t in zip(contexts, tokens.tolist())]):
+            tokens = None
 
 # %% ../nbs/07_sampling.ipynb #dbf5b484
 def _check_int(value, name:str, low:int, high:int|None=None)->int:
@@ -388,27 +444,33 @@ class DecodeSettings:
 def checked(self:DecodeSettings, vocab_size:int, max_len:int)->DecodeSettings:
     "The settings checked against a model's vocabulary and context, normalised."
     V = vocab_size
-    _check_int(self.max_new_tokens, 'max_new_tokens', 0); _check_int(self.slide, 'slide', 1, max_len)
+    _check_int(self.max_new_tokens, 'max_new_tokens', 0)
+    _check_int(self.slide, 'slide', 1, max_len)
     if self.eos_id is not None: _check_int(self.eos_id, 'eos_id', 0, V - 1)
     _check_int(self.pad_id, 'pad_id', 0, V - 1)
     temperature = check_temperature(self.temperature)
     top_k = None if self.top_k is None else check_top_k(self.top_k)
     top_p = None if self.top_p is None else check_top_p(self.top_p)
     suppress = check_suppress_ids(self.suppress_ids, V)
-    if self.eos_id in suppress: raise ValueError(f"eos_id {self.eos_id} is in suppress_ids {suppress}; it could never be generated — drop it from one of them")
-    return dataclasses.replace(self, max_new_tokens=int(self.max_new_tokens), temperature=temperature, top_k=top_k, top_p=top_p,
+    if self.eos_id in suppress:
+        raise ValueError(f"eos_id {self.eos_id} is in suppress_ids {suppress}; "
+                         "it could never be generated — drop it from one of them")
+    return dataclasses.replace(self, max_new_tokens=int(self.max_new_tokens),
+                               temperature=temperature, top_k=top_k, top_p=top_p,
                                slide=int(self.slide), suppress_ids=suppress)
 
 # %% ../nbs/07_sampling.ipynb #af4d28bb
 def _decoder(model, prompts, s:DecodeSettings, generator=None, seed=None):
-    "Check the prompts and settings once, then return the steps: the fast loop, or the reference without a cache."
+    "Check prompts and settings once; return the steps: the fast loop or the cacheless reference."
     prompts = [check_prompt(p, model.config.vocab_size) for p in prompts]
     s = s.checked(model.config.vocab_size, model.config.max_len)
     if seed is not None:
         if generator is not None: raise ValueError("pass either generator or seed, not both")
         generator = torch.Generator(_device(model)).manual_seed(_check_int(seed, 'seed', 0))
     if s.use_cache: return _fast_steps(model, prompts, s, generator)
-    def pick(logits): return sample(suppress_tokens(logits, s.suppress_ids) if s.suppress_ids else logits, s.temperature, s.top_k, s.top_p, generator)
+    def pick(logits):
+        if s.suppress_ids: logits = suppress_tokens(logits, s.suppress_ids)
+        return sample(logits, s.temperature, s.top_k, s.top_p, generator)
     return decode_steps(model, prompts, s.max_new_tokens, pick, s.eos_id, False, s.slide, s.pad_id)
 
 # %% ../nbs/07_sampling.ipynb #465f734d
@@ -425,10 +487,11 @@ def generate(
     stream:bool=False, # return an iterator that yields ids as they are generated
     use_cache:bool=True, # False re-runs the whole context every step (slow; for checking)
     slide:int=1, # ids dropped from the front of a full context (see "The sliding window")
-    suppress_ids:Sequence[int]|None=None, # ids never generated, e.g. (PAD_ID, UNK_ID, BOS_ID); None: none
+    suppress_ids:Sequence[int]|None=None, # ids never generated, e.g. (PAD_ID, UNK_ID, BOS_ID)
 )->list[int]|Iterator[int]: # the new ids (not the prompt)
     "Continue `prompt_ids` by up to `max_new_tokens` ids."
-    settings = DecodeSettings(max_new_tokens, temperature, top_k, top_p, eos_id, slide, PAD_ID, suppress_ids, use_cache)
+    settings = DecodeSettings(max_new_tokens, temperature, top_k, top_p, eos_id, slide, PAD_ID,
+                              suppress_ids, use_cache)
     steps = _decoder(model, [prompt_ids], settings, generator, seed)  # one prompt: never padded
     if stream: return (int(tokens[0]) for tokens, _ in _stepwise(model, steps))
     with _decoding(model): return [int(tokens[0]) for tokens, _ in steps]
@@ -436,14 +499,20 @@ def generate(
 # %% ../nbs/07_sampling.ipynb #9e764ef2
 def _check_prompt_list(prompts)->list:
     "`prompts` as a list with one prompt per row."
-    if isinstance(prompts, str): raise TypeError("prompts is a str; expected a list of prompts, each a list of ids (tokenizer.encode(text))")
+    if isinstance(prompts, str):
+        raise TypeError("prompts is a str; "
+                        "expected a list of prompts, each a list of ids (tokenizer.encode(text))")
     if isinstance(prompts, torch.Tensor) and prompts.ndim != 2:
-        raise ValueError(f"prompts has shape {tuple(prompts.shape)}; expected (B, T) or a list of prompts — wrap one prompt as [prompt_ids]")
-    if not isinstance(prompts, Iterable): raise TypeError(f"prompts must be a list of prompts, got {prompts!r} ({type(prompts).__name__})")
+        raise ValueError(f"prompts has shape {tuple(prompts.shape)}; "
+                         "expected (B, T) or a list of prompts — wrap one prompt as [prompt_ids]")
+    if not isinstance(prompts, Iterable):
+        raise TypeError(f"prompts must be a list of prompts, got {prompts!r} "
+                        f"({type(prompts).__name__})")
     prompts = list(prompts)
     if not prompts: raise ValueError("prompts is empty; expected at least one prompt")
     if any(isinstance(p, numbers.Integral) for p in prompts):
-        raise TypeError(f"prompts holds bare ids ({prompts[:5]}); expected a list of prompts, each a list of ids — wrap one prompt as [prompt_ids]")
+        raise TypeError(f"prompts holds bare ids ({prompts[:5]}); expected a list of prompts, "
+                        "each a list of ids — wrap one prompt as [prompt_ids]")
     return prompts
 
 # %% ../nbs/07_sampling.ipynb #797e4bba
@@ -460,11 +529,12 @@ def generate_batch(
     pad_id:int=PAD_ID, # id used for left padding; it never shows up in the output
     use_cache:bool=True, # False re-runs the whole contexts every step
     slide:int=1, # ids dropped from the front of a full context
-    suppress_ids:Sequence[int]|None=None, # ids never generated, e.g. (PAD_ID, UNK_ID, BOS_ID); None: none
+    suppress_ids:Sequence[int]|None=None, # ids never generated, e.g. (PAD_ID, UNK_ID, BOS_ID)
 )->list[list[int]]: # the new ids of each row, in prompt order
     "Continue each of `prompts` by up to `max_new_tokens` ids, as one left-padded batch."
     prompts = _check_prompt_list(prompts)
-    settings = DecodeSettings(max_new_tokens, temperature, top_k, top_p, eos_id, slide, pad_id, suppress_ids, use_cache)
+    settings = DecodeSettings(max_new_tokens, temperature, top_k, top_p, eos_id, slide, pad_id,
+                              suppress_ids, use_cache)
     steps, new_ids = _decoder(model, prompts, settings, generator, seed), [[] for _ in prompts]
     with _decoding(model):
         for tokens, active in steps:
