@@ -14,8 +14,10 @@ from fastcore.basics import patch
 from .model import ModelConfig, TinyTransformer
 from .tokenizer import CharTokenizer
 from .training import TrainConfig
-import tiny_transformer.scale  # gives the Trainer state_dict/load_state_dict, which save_trainer and resume use
-from .files import TMP_SUFFIX, atomic_write, fsync_dir, json_safe, package_version, writer_alive
+# gives the Trainer state_dict/load_state_dict, which save_trainer and resume use
+import tiny_transformer.scale
+from .files import (TMP_SUFFIX, atomic_write, fsync_dir, json_safe, package_version,
+                                    writer_alive)
 
 # %% auto #0
 __all__ = ['DISK_MARGIN_FRACTION', 'DISK_MARGIN_BYTES', 'SAFETENSORS_SUFFIX', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION',
@@ -38,15 +40,16 @@ def _fmt_bytes(n): return f'{n/2**20:.1f} MiB' if n >= 2**20 else f'{n} bytes'
 def check_disk_space(
     folder:str|Path, # where the file will be written
     expected_bytes:int, # the size of the file to write
-    margin_fraction:float=DISK_MARGIN_FRACTION, # extra room asked for, as a fraction of `expected_bytes`
+    margin_fraction:float=DISK_MARGIN_FRACTION, # extra room, as a fraction of `expected_bytes`
     margin_bytes:int=DISK_MARGIN_BYTES, # and at least this many extra bytes
 )->int:
     "The free bytes in `folder`."
     needed = expected_bytes + max(margin_bytes, math.ceil(expected_bytes * margin_fraction))
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise DiskSpaceError(f"not enough disk space in {str(folder)!r}: {_fmt_bytes(free)} free, a checkpoint "
-                             f"needs {_fmt_bytes(needed)} ({_fmt_bytes(expected_bytes)} + margin); "
+        raise DiskSpaceError(f"not enough disk space in {str(folder)!r}: {_fmt_bytes(free)} free, "
+                             f"a checkpoint needs {_fmt_bytes(needed)} "
+                             f"({_fmt_bytes(expected_bytes)} + margin); "
                              "free some space or save elsewhere")
     return free
 
@@ -67,7 +70,8 @@ def _feed(h, obj):
     elif isinstance(obj, dict):
         put(b'D', str(len(obj)).encode())
         for k in sorted(obj, key=lambda k: (type(k).__name__, k)): _feed(h, k); _feed(h, obj[k])
-    else: raise TypeError(f"cannot hash a {type(obj).__name__} in a checkpoint; expected tensors, numbers, strings, lists and dicts")
+    else: raise TypeError(f"cannot hash a {type(obj).__name__} in a checkpoint; "
+                          "expected tensors, numbers, strings, lists and dicts")
 
 # %% ../nbs/08a_checkpoint.ipynb #eda13e85
 def _feed_tensor(h, t):
@@ -86,28 +90,31 @@ def content_hash(
 
 # %% ../nbs/08a_checkpoint.ipynb #d2192151
 class CheckpointError(ValueError):
-    "A file that is not a valid checkpoint: corrupt, truncated, tampered with, unsafe or incomplete."
+    "A file that is not a valid checkpoint: corrupt, truncated, tampered, unsafe or incomplete."
 
 _ZIP_MAGIC = b'PK\x03\x04'
 SAFETENSORS_SUFFIX = '.safetensors'
-# what torch.load raises for damaged archives: a bad zip index, a truncated or garbled pickle, a bad record
-_CORRUPT_ERRORS = (RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError, AttributeError,
-                   OverflowError)
+# what torch.load raises for damaged archives: a bad zip index, a truncated or garbled pickle,
+# a bad record
+_CORRUPT_ERRORS = (RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError,
+                   AttributeError, OverflowError)
 _CORRUPT_ERRNOS = (errno.EINVAL,)  # torch.load's OSError for an archive cut short
 
 def _not_a_checkpoint_file(path:Path)->str|None:
     "Why `path` cannot hold a checkpoint, found without reading it; None if it may."
     if path.suffix.lower() == SAFETENSORS_SUFFIX:
         return "its name ends in .safetensors, so torch would read it as bare safetensors weights"
-    if path.is_symlink() and not path.exists(): return f"it is a link to {os.readlink(path)!r}, which does not exist"
+    if path.is_symlink() and not path.exists():
+        return f"it is a link to {os.readlink(path)!r}, which does not exist"
     if path.is_dir(): return "it is a folder, not a file"
     return None
 
 def _corrupt(path:Path, e:BaseException)->CheckpointError:
     "The `CheckpointError` for an exception torch raised while parsing `path`."
-    first = str(e).splitlines()[0].split('. ')[0][:200] if str(e) else 'no message'  # torch's messages run on
-    return CheckpointError(f"cannot load {str(path)!r}: the file is corrupt or truncated ({type(e).__name__}: {first}); "
-                           "use an older checkpoint or save again")
+    # torch's messages run on: keep the first sentence
+    first = str(e).splitlines()[0].split('. ')[0][:200] if str(e) else 'no message'
+    return CheckpointError(f"cannot load {str(path)!r}: the file is corrupt or truncated "
+                           f"({type(e).__name__}: {first}); use an older checkpoint or save again")
 
 # %% ../nbs/08a_checkpoint.ipynb #a46ee0b3
 def safe_load(
@@ -117,16 +124,20 @@ def safe_load(
     "`torch.load(weights_only=True)` that never runs code and names the file in every error."
     path = Path(path)
     if why := _not_a_checkpoint_file(path):
-        raise CheckpointError(f"cannot load {str(path)!r}: {why}; expected a file written by save_checkpoint")
+        raise CheckpointError(f"cannot load {str(path)!r}: {why}; "
+                              "expected a file written by save_checkpoint")
     with open(path, 'rb') as f: head = f.read(len(_ZIP_MAGIC))
     if head != _ZIP_MAGIC:
-        why = 'it is empty' if not head else f'it starts with {head!r}, not a zip archive (truncated? an old pickle?)'
-        raise CheckpointError(f"cannot load {str(path)!r}: {why}; expected a file written by save_checkpoint")
+        if not head: why = 'it is empty'
+        else: why = f'it starts with {head!r}, not a zip archive (truncated? an old pickle?)'
+        raise CheckpointError(f"cannot load {str(path)!r}: {why}; "
+                              "expected a file written by save_checkpoint")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"refused to load {str(path)!r}: it asks for Python objects other than tensors and "
-                              f"plain containers, and unpickling them could run code (or the file is damaged): "
-                              f"{str(e).splitlines()[-1][:200]}") from None
+        last = str(e).splitlines()[-1][:200]
+        raise CheckpointError(f"refused to load {str(path)!r}: it asks for Python objects "
+                              "other than tensors and plain containers, and unpickling them could "
+                              f"run code (or the file is damaged): {last}") from None
     except OSError as e:
         if e.errno not in _CORRUPT_ERRNOS: raise  # an I/O error of the machine, not a broken file
         raise _corrupt(path, e) from None
@@ -136,7 +147,8 @@ def safe_load(
 CHECKPOINT_FORMAT = 'tiny-transformer-checkpoint'
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ('format', 'format_version', 'meta', 'model', 'trainer_state', 'sha256')
-REQUIRED_META = ('library_version', 'step', 'metrics', 'model_config', 'tokenizer', 'train_config', 'extra')
+REQUIRED_META = ('library_version', 'step', 'metrics', 'model_config', 'tokenizer', 'train_config',
+                 'extra')
 _TENSOR_OVERHEAD_BYTES = 512  # zip header and alignment per tensor, generously
 
 
@@ -147,7 +159,8 @@ def _as_dict(cfg, what:str):
     if hasattr(cfg, 'to_dict'): d = cfg.to_dict()
     elif dataclasses.is_dataclass(cfg) and not isinstance(cfg, type): d = dataclasses.asdict(cfg)
     elif isinstance(cfg, dict): d = cfg
-    else: raise TypeError(f"{what} is a {type(cfg).__name__}; expected an object with to_dict(), a dataclass or a dict")
+    else: raise TypeError(f"{what} is a {type(cfg).__name__}; "
+                          "expected an object with to_dict(), a dataclass or a dict")
     return json_safe(d, what)
 
 # %% ../nbs/08a_checkpoint.ipynb #6bd14229
@@ -162,31 +175,42 @@ def build_checkpoint(
 )->dict:
     "The checkpoint dict `save_checkpoint` writes, hash included."
     if not hasattr(model, 'config') or not hasattr(model.config, 'to_dict'):
-        raise TypeError(f"model is a {type(model).__name__} without .config.to_dict(); a checkpoint must be able to rebuild it")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0: raise ValueError(f"step must be a non-negative int, got {step!r}")
-    meta = dict(library_version=package_version(), step=step, metrics=json_safe(metrics or {}, 'metrics'),
-                model_config=_as_dict(model.config, 'model.config'), tokenizer=_as_dict(tokenizer, 'tokenizer'),
-                train_config=_as_dict(train_config, 'train_config'), extra=json_safe(extra or {}, 'extra'))
-    if isinstance(trainer_state, dict) and 'model' in trainer_state:  # the weights are stored once, under 'model'
+        raise TypeError(f"model is a {type(model).__name__} without .config.to_dict(); "
+                        "a checkpoint must be able to rebuild it")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be a non-negative int, got {step!r}")
+    meta = dict(library_version=package_version(), step=step,
+                metrics=json_safe(metrics or {}, 'metrics'),
+                model_config=_as_dict(model.config, 'model.config'),
+                tokenizer=_as_dict(tokenizer, 'tokenizer'),
+                train_config=_as_dict(train_config, 'train_config'),
+                extra=json_safe(extra or {}, 'extra'))
+    # the weights are stored once, under 'model'
+    if isinstance(trainer_state, dict) and 'model' in trainer_state:
         trainer_state = {k: v for k, v in trainer_state.items() if k != 'model'}
-    content = dict(meta=json.dumps(meta, sort_keys=True), model=model.state_dict(), trainer_state=trainer_state)
-    return dict(format=CHECKPOINT_FORMAT, format_version=CHECKPOINT_VERSION, **content, sha256=content_hash(content))
+    content = dict(meta=json.dumps(meta, sort_keys=True), model=model.state_dict(),
+                   trainer_state=trainer_state)
+    return dict(format=CHECKPOINT_FORMAT, format_version=CHECKPOINT_VERSION, **content,
+                sha256=content_hash(content))
 
 # %% ../nbs/08a_checkpoint.ipynb #226fd797
 def estimated_size(obj)->int:
-    "Bytes `torch.save(obj)` needs, roughly from above: tensor bytes and strings plus a per-tensor overhead."
-    if isinstance(obj, torch.Tensor): return obj.numel() * obj.element_size() + _TENSOR_OVERHEAD_BYTES
-    if isinstance(obj, dict): return sum(estimated_size(k) + estimated_size(v) for k, v in obj.items())
+    "Bytes `torch.save(obj)` needs, from above: tensors and strings plus per-tensor overhead."
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size() + _TENSOR_OVERHEAD_BYTES
+    if isinstance(obj, dict):
+        return sum(estimated_size(k) + estimated_size(v) for k, v in obj.items())
     if isinstance(obj, (list, tuple)): return sum(estimated_size(o) for o in obj)
     if isinstance(obj, (str, bytes)): return len(obj) + 16
     return 16
 
 # %% ../nbs/08a_checkpoint.ipynb #e02d7c8c
 _DISK_FULL_ERRNOS = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))  # no space, over quota
-_TORCH_SHORT_WRITE = ('unexpected pos', 'file write failed')  # how torch's zip writer reports a short write
+# how torch's zip writer reports a short write
+_TORCH_SHORT_WRITE = ('unexpected pos', 'file write failed')
 
 def _disk_full(e:BaseException)->bool:
-    "Whether `e` is how a write that ran out of space surfaces, from Python or from torch's zip writer."
+    "Whether `e` is how a write that ran out of space surfaces, from Python or torch's zip writer."
     if isinstance(e, OSError): return e.errno in _DISK_FULL_ERRNOS
     return isinstance(e, RuntimeError) and any(s in str(e) for s in _TORCH_SHORT_WRITE)
 
@@ -196,13 +220,14 @@ def _write_checkpoint(path:Path, ckpt:dict, fsync:bool)->Path:
     except (OSError, RuntimeError) as e:
         if isinstance(e, DiskSpaceError) or not _disk_full(e): raise
         free = shutil.disk_usage(path.parent).free
-        raise DiskSpaceError(f"the disk filled up while writing {str(path)!r} ({_fmt_bytes(free)} free now, the "
-                             f"checkpoint needs about {_fmt_bytes(estimated_size(ckpt))}); the previous file is "
+        raise DiskSpaceError(f"the disk filled up while writing {str(path)!r} ({_fmt_bytes(free)} "
+                             f"free now, the checkpoint needs about "
+                             f"{_fmt_bytes(estimated_size(ckpt))}); the previous file is "
                              "untouched; free some space or save elsewhere") from None
 
 # %% ../nbs/08a_checkpoint.ipynb #a0c1e2d3
 def save_checkpoint(
-    path:str|Path, # the checkpoint file (conventionally `*.pt`); its folder is created if needed
+    path:str|Path, # the checkpoint file (conventionally `*.pt`); its folder is created
     model:torch.nn.Module, # a `TinyTransformer`
     tokenizer=None, # a `CharTokenizer`, so the checkpoint can decode on its own
     train_config=None, # the `TrainConfig` of the run
@@ -215,8 +240,9 @@ def save_checkpoint(
     "Write a checkpoint atomically, after checking the disk has room."
     path = Path(path)
     if path.suffix.lower() == SAFETENSORS_SUFFIX:
-        raise ValueError(f"cannot save a checkpoint as {str(path)!r}: a .safetensors name is read back as bare "
-                         "weights; name it *.pt (lesson 08c's export_safetensors writes safetensors)")
+        raise ValueError(f"cannot save a checkpoint as {str(path)!r}: a .safetensors name is read "
+                         "back as bare weights; name it *.pt "
+                         "(lesson 08c's export_safetensors writes safetensors)")
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = build_checkpoint(model, tokenizer, train_config, step, metrics, trainer_state, extra)
     check_disk_space(path.parent, estimated_size(ckpt))
@@ -224,13 +250,17 @@ def save_checkpoint(
 
 # %% ../nbs/08a_checkpoint.ipynb #cfb38e16
 def _parse_meta(ckpt:dict, bad)->dict:
-    "The checkpoint's `meta` JSON, parsed and checked; `bad(why)` builds the `CheckpointError` to raise."
+    "The checkpoint's `meta` JSON, parsed and checked; `bad(why)` builds the error to raise."
     try: meta = json.loads(ckpt['meta'])
-    except (TypeError, json.JSONDecodeError) as e: raise bad(f"meta is not valid JSON ({e})") from None
-    if not isinstance(meta, dict): raise bad(f"meta is a JSON {type(meta).__name__}; expected an object")
-    if missing := [k for k in REQUIRED_META if k not in meta]: raise bad(f"meta is missing keys {missing}")
+    except (TypeError, json.JSONDecodeError) as e:
+        raise bad(f"meta is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise bad(f"meta is a JSON {type(meta).__name__}; expected an object")
+    if missing := [k for k in REQUIRED_META if k not in meta]:
+        raise bad(f"meta is missing keys {missing}")
     if not isinstance(meta['metrics'], dict) or not isinstance(meta['step'], int):
-        raise bad(f"meta has step {meta['step']!r} and metrics {type(meta['metrics']).__name__}; expected an int and a dict")
+        raise bad(f"meta has step {meta['step']!r} and metrics {type(meta['metrics']).__name__}; "
+                  "expected an int and a dict")
     return meta
 
 # %% ../nbs/08a_checkpoint.ipynb #7b696dc9
@@ -244,16 +274,20 @@ def read_checkpoint(
     def bad(why): return CheckpointError(f"{str(path)!r} is not a valid checkpoint: {why}")
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         found = ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise bad(f"format is {found!r}; expected {CHECKPOINT_FORMAT!r} (a file from save_checkpoint)")
-    if missing := [k for k in REQUIRED_KEYS if k not in ckpt]: raise bad(f"missing keys {missing}; expected all of {list(REQUIRED_KEYS)}")
+        raise bad(f"format is {found!r}; expected {CHECKPOINT_FORMAT!r} "
+                  "(a file from save_checkpoint)")
+    if missing := [k for k in REQUIRED_KEYS if k not in ckpt]:
+        raise bad(f"missing keys {missing}; expected all of {list(REQUIRED_KEYS)}")
     if not isinstance(ckpt['format_version'], int) or ckpt['format_version'] > CHECKPOINT_VERSION:
-        raise bad(f"format_version is {ckpt['format_version']!r}; this library reads versions up to {CHECKPOINT_VERSION} (upgrade tiny_transformer)")
+        raise bad(f"format_version is {ckpt['format_version']!r}; this library reads versions "
+                  f"up to {CHECKPOINT_VERSION} (upgrade tiny_transformer)")
     meta = _parse_meta(ckpt, bad)
     try: actual = content_hash({k: ckpt[k] for k in ('meta', 'model', 'trainer_state')})
     except TypeError as e: raise bad(f"its content cannot be hashed ({e})") from None
     if actual != ckpt['sha256']:
-        raise bad(f"content hash {actual[:12]}… does not match the recorded {str(ckpt['sha256'])[:12]}…; "
-                  f"the file was changed or damaged after it was written")
+        raise bad(f"content hash {actual[:12]}… does not match the recorded "
+                  f"{str(ckpt['sha256'])[:12]}…; the file was changed or damaged after it was "
+                  "written")
     return {**ckpt, 'meta': meta}
 
 # %% ../nbs/08a_checkpoint.ipynb #6f2a2d86
@@ -263,7 +297,9 @@ _MAX_KEYS_SHOWN = 5
 class CheckpointMismatchError(CheckpointError):
     "The checkpoint's architecture differs from the model it is loaded into."
 
-def _short(keys): return f"{keys[:_MAX_KEYS_SHOWN]}" + (f" and {len(keys) - _MAX_KEYS_SHOWN} more" if len(keys) > _MAX_KEYS_SHOWN else '')
+def _short(keys):
+    more = len(keys) - _MAX_KEYS_SHOWN
+    return f"{keys[:_MAX_KEYS_SHOWN]}" + (f" and {more} more" if more > 0 else '')
 
 # %% ../nbs/08a_checkpoint.ipynb #c44aa591
 def describe_mismatch(
@@ -273,15 +309,22 @@ def describe_mismatch(
     model_state:dict, # `model.state_dict()`
 )->str|None:
     "A short description of how the checkpoint differs from the model, or None if it fits."
-    fields = sorted(k for k in set(ckpt_config) | set(model_config)  # a model without a config: compare weights only
-                    if model_config and k not in RUNTIME_FIELDS and ckpt_config.get(k) != model_config.get(k))
+    # a model without a config: compare weights only
+    fields = sorted(k for k in set(ckpt_config) | set(model_config)
+                    if model_config and k not in RUNTIME_FIELDS
+                    and ckpt_config.get(k) != model_config.get(k))
     missing = sorted(set(model_state) - set(ckpt_state))
     unexpected = sorted(set(ckpt_state) - set(model_state))
     shapes = [f"{k}: checkpoint {tuple(ckpt_state[k].shape)}, model {tuple(model_state[k].shape)}"
-              for k in sorted(set(ckpt_state) & set(model_state)) if ckpt_state[k].shape != model_state[k].shape]
-    parts = [f"config fields differ: " + '; '.join(f"{k}: checkpoint {ckpt_config.get(k)!r}, model {model_config.get(k)!r}" for k in fields)] if fields else []
-    if missing: parts.append(f"missing keys (in the model, not in the checkpoint): {_short(missing)}")
-    if unexpected: parts.append(f"unexpected keys (in the checkpoint, not in the model): {_short(unexpected)}")
+              for k in sorted(set(ckpt_state) & set(model_state))
+              if ckpt_state[k].shape != model_state[k].shape]
+    diffs = '; '.join(f"{k}: checkpoint {ckpt_config.get(k)!r}, model {model_config.get(k)!r}"
+                      for k in fields)
+    parts = [f"config fields differ: {diffs}"] if fields else []
+    if missing:
+        parts.append(f"missing keys (in the model, not in the checkpoint): {_short(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys (in the checkpoint, not in the model): {_short(unexpected)}")
     if shapes: parts.append(f"shapes differ: {_short(shapes)}")
     return '\n'.join(parts) or None
 
@@ -302,9 +345,11 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
 
     def __repr__(self):
-        return (f"Checkpoint(step={self.step}, metrics={self.metrics}, {self.model_config.n_layers} layers x "
-                f"d_model={self.model_config.d_model}, vocab_size={self.model_config.vocab_size}, "
-                f"tokenizer={'yes' if self.tokenizer else 'no'}, trainer_state={'yes' if self.trainer_state else 'no'}, "
+        mc = self.model_config
+        return (f"Checkpoint(step={self.step}, metrics={self.metrics}, {mc.n_layers} layers x "
+                f"d_model={mc.d_model}, vocab_size={mc.vocab_size}, "
+                f"tokenizer={'yes' if self.tokenizer else 'no'}, "
+                f"trainer_state={'yes' if self.trainer_state else 'no'}, "
                 f"sha256={self.sha256[:12]}…, file={self.path.name!r})")
 
 # %% ../nbs/08a_checkpoint.ipynb #d169089e
@@ -313,16 +358,22 @@ def _train_config_from(d):
     if d is None: return None
     if hasattr(TrainConfig, 'from_dict'): return TrainConfig.from_dict(d)
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v for k, v in d.items()})
+    def fix(k, v):
+        return tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
+    return TrainConfig(**{k: fix(k, v) for k, v in d.items()})
 
 # %% ../nbs/08a_checkpoint.ipynb #1f329d7f
 def _configs_from(path, meta):
-    "(ModelConfig, CharTokenizer|None, TrainConfig|None) rebuilt from `meta`; `CheckpointError` naming the part that fails."
+    "(ModelConfig, CharTokenizer|None, TrainConfig|None) rebuilt from `meta`."
     parts = {}
-    for key, build in (('model_config', ModelConfig.from_dict), ('tokenizer', CharTokenizer.from_dict), ('train_config', _train_config_from)):
+    builders = (('model_config', ModelConfig.from_dict), ('tokenizer', CharTokenizer.from_dict),
+                ('train_config', _train_config_from))
+    for key, build in builders:
         try: parts[key] = None if meta[key] is None else build(meta[key])
-        except (TypeError, ValueError) as e: raise CheckpointError(f"{str(path)!r}: cannot rebuild {key} ({e})") from None
-    if parts['model_config'] is None: raise CheckpointError(f"{str(path)!r} has no model_config; it cannot rebuild the model")
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{str(path)!r}: cannot rebuild {key} ({e})") from None
+    if parts['model_config'] is None:
+        raise CheckpointError(f"{str(path)!r} has no model_config; it cannot rebuild the model")
     return parts['model_config'], parts['tokenizer'], parts['train_config']
 
 # %% ../nbs/08a_checkpoint.ipynb #a0c1e2d4
@@ -338,21 +389,22 @@ def implied_num_params(
     return one + (config.n_layers - 1) * (two - one)
 
 def _check_size(path:Path, config:ModelConfig, state, model_cls:type):
-    "Raise `CheckpointError` unless `config` implies as many numbers as the tensors in `state` hold."
+    "Check that `config` implies as many numbers as the tensors in `state` hold."
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
         raise CheckpointError(f"{str(path)!r}: its model entry is not a dict of tensors")
     implied, stored = implied_num_params(config, model_cls), sum(t.numel() for t in state.values())
     if implied != stored:
-        raise CheckpointError(f"{str(path)!r}: its model_config implies {implied:,} parameters but the file holds "
-                              f"{stored:,}; the config or the weights were altered, nothing was built")
+        raise CheckpointError(f"{str(path)!r}: its model_config implies {implied:,} parameters but "
+                              f"the file holds {stored:,}; the config or the weights were altered, "
+                              "nothing was built")
 
 # %% ../nbs/08a_checkpoint.ipynb #21e75db0
 def load_checkpoint(
     path:str|Path, # a file written by `save_checkpoint`
-    model:torch.nn.Module|None=None, # load into this model; None builds a `TinyTransformer` from the stored config
-    trainer=None, # a `Trainer` to resume: its model gets the weights, `load_state_dict` the trainer state
+    model:torch.nn.Module|None=None, # load into this model; None: build one from the stored config
+    trainer=None, # a `Trainer` to resume: its model gets the weights, `load_state_dict` the state
     map_location='cpu', # where tensors go ('cpu', 'cuda', a torch.device)
-    model_cls:type=TinyTransformer, # the class built when `model` is None (a subclass, for `from_checkpoint`)
+    model_cls:type=TinyTransformer, # built when `model` is None (a subclass: from_checkpoint)
 )->Checkpoint:
     "Read, verify and load a checkpoint into `model`, a `trainer`, or a model built from the file."
     path = Path(path)
@@ -367,14 +419,16 @@ def load_checkpoint(
     if why := describe_mismatch(meta['model_config'], own, ckpt['model'], model.state_dict()):
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} does not fit this model:\n{why}")
     model.load_state_dict(ckpt['model'], strict=True)
-    trainer_state = None if ckpt['trainer_state'] is None else {**ckpt['trainer_state'], 'model': ckpt['model']}
+    ts = ckpt['trainer_state']
+    trainer_state = None if ts is None else {**ts, 'model': ckpt['model']}
     if trainer is not None:
         if trainer_state is None:
-            raise CheckpointError(f"{str(path)!r} has no trainer_state; it was saved without one and cannot "
-                                  "resume a Trainer")
+            raise CheckpointError(f"{str(path)!r} has no trainer_state; it was saved without one "
+                                  "and cannot resume a Trainer")
         trainer.load_state_dict(trainer_state)
-    return Checkpoint(path, model, model_config, tokenizer, train_config, meta['step'], meta['metrics'],
-                      trainer_state, meta['library_version'], ckpt['sha256'], meta['extra'])
+    return Checkpoint(path, model, model_config, tokenizer, train_config, meta['step'],
+                      meta['metrics'], trainer_state, meta['library_version'], ckpt['sha256'],
+                      meta['extra'])
 
 # %% ../nbs/08a_checkpoint.ipynb #2e669553
 @patch(cls_method=True)
@@ -393,14 +447,16 @@ def load_model(
 )->tuple:
     "(model in eval mode, tokenizer) from `path` alone."
     ckpt = load_checkpoint(path, map_location=map_location)
-    if ckpt.tokenizer is None: raise CheckpointError(f"{str(path)!r} was saved without a tokenizer; pass tokenizer= to save_checkpoint")
+    if ckpt.tokenizer is None:
+        raise CheckpointError(f"{str(path)!r} was saved without a tokenizer; "
+                              "pass tokenizer= to save_checkpoint")
     return ckpt.model.eval(), ckpt.tokenizer
 
 # %% ../nbs/08a_checkpoint.ipynb #f0e81b6b
 _log = logging.getLogger('tiny_transformer.checkpoint')
 
 class CheckpointManager:
-    "Save checkpoints as `{prefix}-{step:08d}.pt` in `directory`; keep the last `keep_last` and the best."
+    "Save checkpoints as `{prefix}-{step:08d}.pt` in `directory`; keep the last few and the best."
     def __init__(self,
                  directory:str|Path, # the folder (created if needed)
                  keep_last:int=3, # how many of the most recent checkpoints to keep (>= 1)
@@ -411,10 +467,12 @@ class CheckpointManager:
             raise ValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
         if not re.fullmatch(r'[A-Za-z0-9_\-]+', prefix):
             raise ValueError(f"prefix must be letters, digits, '_' or '-', got {prefix!r}")
-        self.directory, self.keep_last, self.keep_best, self.prefix = Path(directory), keep_last, keep_best, prefix
+        self.directory, self.keep_last = Path(directory), keep_last
+        self.keep_best, self.prefix = keep_best, prefix
         self.directory.mkdir(parents=True, exist_ok=True)
         self._pattern = re.compile(rf'{re.escape(prefix)}-(\d+)\.pt')
-        self._temp_pattern = re.compile(rf'\.{re.escape(prefix)}-\d+\.pt\..+{re.escape(TMP_SUFFIX)}')
+        self._temp_pattern = re.compile(
+            rf'\.{re.escape(prefix)}-\d+\.pt\..+{re.escape(TMP_SUFFIX)}')
         self._cache = {}  # path -> ((size, mtime_ns), (step, val_loss)) of files already verified
         self.remove_stale_temp_files()
 
@@ -424,12 +482,14 @@ class CheckpointManager:
 
 # %% ../nbs/08a_checkpoint.ipynb #9686cb7e
 @patch
-def path_for(self:CheckpointManager, step:int)->Path: return self.directory/f'{self.prefix}-{step:08d}.pt'
+def path_for(self:CheckpointManager, step:int)->Path:
+    return self.directory/f'{self.prefix}-{step:08d}.pt'
 
 @patch
 def checkpoints(self:CheckpointManager)->list[Path]:
     "Files named like checkpoints, oldest step first (not yet verified)."
-    found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := self._pattern.fullmatch(p.name))]
+    found = [(int(m.group(1)), p) for p in self.directory.iterdir()
+             if (m := self._pattern.fullmatch(p.name))]
     return [p for _, p in sorted(found)]
 
 @patch
@@ -474,11 +534,13 @@ def _info(self:CheckpointManager, path:Path):
     if (hit := self._cache.get(path)) and hit[0] == key: return hit[1]
     try: meta = read_checkpoint(path)['meta']
     except CheckpointError as e:
-        warnings.warn(f"skipping a corrupt checkpoint: {e}", stacklevel=3)  # the message names the file
+        # the message names the file
+        warnings.warn(f"skipping a corrupt checkpoint: {e}", stacklevel=3)
         return None
     except FileNotFoundError: return None  # removed while we read it
     val_loss = meta['metrics'].get('val_loss')
-    info = (meta['step'], val_loss if isinstance(val_loss, (int, float)) and math.isfinite(val_loss) else None)
+    finite = isinstance(val_loss, (int, float)) and math.isfinite(val_loss)
+    info = (meta['step'], val_loss if finite else None)
     self._cache[path] = (key, info)
     return info
 
@@ -492,8 +554,9 @@ def latest(self:CheckpointManager)->Path|None:
 
 @patch
 def best(self:CheckpointManager)->Path|None:
-    "The verified checkpoint with the lowest `val_loss` (the newest on ties), or None if none has one."
-    scored = [(info[1], -info[0], p) for p in self.checkpoints() if (info := self._info(p)) and info[1] is not None]
+    "The verified checkpoint with the lowest `val_loss` (newest on ties), or None if none has one."
+    scored = [(info[1], -info[0], p) for p in self.checkpoints()
+              if (info := self._info(p)) and info[1] is not None]
     return min(scored)[2] if scored else None
 
 # %% ../nbs/08a_checkpoint.ipynb #92ed62da
@@ -508,10 +571,11 @@ def save(self:CheckpointManager,
          val_loss:float|None=None, # picks the best (stored as metrics['val_loss'])
          extra:dict|None=None, # other JSON-safe data
         )->Path:
-    "Save the checkpoint of `step`, then delete stale temporary files and the checkpoints no longer kept."
+    "Save the checkpoint of `step`, then delete stale temporary files and checkpoints not kept."
     metrics = dict(metrics or {})
     if val_loss is not None: metrics['val_loss'] = float(val_loss)
-    path = save_checkpoint(self.path_for(step), model, tokenizer, train_config, step, metrics, trainer_state, extra)
+    path = save_checkpoint(self.path_for(step), model, tokenizer, train_config, step, metrics,
+                           trainer_state, extra)
     self.remove_stale_temp_files()
     self.prune()
     return path
@@ -519,7 +583,7 @@ def save(self:CheckpointManager,
 # %% ../nbs/08a_checkpoint.ipynb #012b232c
 @patch
 def prune(self:CheckpointManager)->list[Path]:
-    "Delete verified checkpoints that are neither among the last `keep_last` nor the best; return them."
+    "Delete verified checkpoints neither among the last `keep_last` nor the best; return them."
     valid = [p for p in self.checkpoints() if self._info(p) is not None]
     keep = set(valid[-self.keep_last:]) | ({self.best()} if self.keep_best else set())
     removed = [p for p in valid if p not in keep]
@@ -539,12 +603,13 @@ def load_latest(self:CheckpointManager, **kwargs)->Checkpoint|None:
 def save_trainer(self:CheckpointManager,
                  trainer, # a `Trainer`
                 )->Path:
-    "Checkpoint `trainer` (model, tokenizer, config, metrics, full state) at `trainer.step`; the `checkpoint_fn` hook."
+    "Checkpoint `trainer` (model, tokenizer, config, metrics, full state) at `trainer.step`."
     state = trainer.state_dict()  # flushes pending metrics first
     metrics = dict(trainer.history[-1]) if trainer.history else {}
     last_eval = trainer.eval_history[-1] if trainer.eval_history else {}
     val_loss = last_eval.get('val_loss') if last_eval.get('step') == trainer.step else None
-    return self.save(trainer.step, trainer.model, trainer.tokenizer, trainer.config, metrics, state, val_loss=val_loss)
+    return self.save(trainer.step, trainer.model, trainer.tokenizer, trainer.config, metrics, state,
+                     val_loss=val_loss)
 
 @patch
 def __call__(self:CheckpointManager, trainer)->Path:

@@ -6,7 +6,8 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/data.html.md"""
 
 # %% ../nbs/06b_data.ipynb #436f6264
 from __future__ import annotations
-import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, urllib.error, urllib.request, zlib
+import contextlib, errno, gzip, hashlib, http.client, os, random, tempfile, zlib
+import urllib.error, urllib.request
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -25,15 +26,19 @@ __all__ = ['EMBEDDED_CORPUS', 'EMBEDDED_FILE', 'EMBEDDED_SHA256', 'TINYSHAKESPEA
 # %% ../nbs/06b_data.ipynb #03f7a6b7
 EMBEDDED_CORPUS = 'shakespeare'  # the name of the corpus inside the package (the default)
 EMBEDDED_FILE = 'shakespeare.txt.gz'
-EMBEDDED_SHA256 = '318180baff5a9c60db348fb6d651653e44a1a125e929bf9a08f04f6eaafacd03'  # of the decompressed text
+# sha256 of the decompressed text
+EMBEDDED_SHA256 = '318180baff5a9c60db348fb6d651653e44a1a125e929bf9a08f04f6eaafacd03'
 
 def _embedded_text()->str:
     "The embedded Shakespeare corpus."
-    try: raw = gzip.decompress(resources.files('tiny_transformer').joinpath('corpora', EMBEDDED_FILE).read_bytes())
+    packed = resources.files('tiny_transformer').joinpath('corpora', EMBEDDED_FILE)
+    try: raw = gzip.decompress(packed.read_bytes())
     except (FileNotFoundError, OSError, EOFError) as e:
-        raise RuntimeError(f"the embedded corpus tiny_transformer/corpora/{EMBEDDED_FILE} is missing or unreadable ({e}); reinstall tiny-transformer") from None
+        raise RuntimeError(f"the embedded corpus tiny_transformer/corpora/{EMBEDDED_FILE} "
+                           f"is missing or unreadable ({e}); reinstall tiny-transformer") from None
     if (digest := hashlib.sha256(raw).hexdigest()) != EMBEDDED_SHA256:
-        raise RuntimeError(f"the embedded corpus has sha256 {digest}, expected {EMBEDDED_SHA256}; reinstall tiny-transformer")
+        raise RuntimeError(f"the embedded corpus has sha256 {digest}, expected {EMBEDDED_SHA256}; "
+                           "reinstall tiny-transformer")
     return raw.decode('utf-8')
 
 # %% ../nbs/06b_data.ipynb #d761691c
@@ -42,9 +47,11 @@ def _read_bytes(path:Path)->bytes:
     raw = path.read_bytes()
     if path.suffix.lower() != '.gz': return raw
     try: return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut-off stream an EOFError
-        raise ValueError(f"corpus file {str(path)!r} is not a complete gzip file ({type(e).__name__}: {e}); "
-                         "download it again, or pass the uncompressed text file") from None
+    # BadGzipFile is an OSError; a cut-off stream an EOFError
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"corpus file {str(path)!r} is not a complete gzip file "
+                         f"({type(e).__name__}: {e}); download it again, "
+                         "or pass the uncompressed text file") from None
 
 def read_text_file(path:str|os.PathLike)->str:
     "The text of a UTF-8 file (`.gz` is decompressed)."
@@ -56,11 +63,13 @@ def read_text_file(path:str|os.PathLike)->str:
     if not raw: raise ValueError(f"corpus file {str(path)!r} is empty; expected UTF-8 text")
     try: return raw.decode('utf-8')
     except UnicodeDecodeError as e:
-        raise ValueError(f"corpus file {str(path)!r} is not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} "
-                         f"({e.reason}); convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
+        raise ValueError(f"corpus file {str(path)!r} is not UTF-8: byte 0x{raw[e.start]:02x} "
+                         f"at offset {e.start} ({e.reason}); convert it first, "
+                         "e.g. `iconv -f latin1 -t utf-8`") from None
 
 # %% ../nbs/06b_data.ipynb #1b66c25a
-TINYSHAKESPEARE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
+TINYSHAKESPEARE_URL = ('https://raw.githubusercontent.com/karpathy/char-rnn/master/'
+                       'data/tinyshakespeare/input.txt')
 TINYSHAKESPEARE_SHA256 = '86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed'
 DOWNLOAD_TIMEOUT_S = 30  # seconds without data before giving up
 _CHUNK = 1 << 16
@@ -74,10 +83,14 @@ def _fetch(url:str, f, timeout:float)->str:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             expected = r.headers.get('Content-Length')
             while chunk := r.read(_CHUNK): h.update(chunk); f.write(chunk); n += len(chunk)
-        if expected is not None and n != int(expected): raise http.client.IncompleteRead(b'', int(expected) - n)
-    except urllib.error.HTTPError as e: raise ConnectionError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
+        if expected is not None and n != int(expected):
+            raise http.client.IncompleteRead(b'', int(expected) - n)
+    except urllib.error.HTTPError as e:
+        raise ConnectionError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as e:
-        why = f"connection closed after {n:,} of {expected} bytes" if isinstance(e, http.client.IncompleteRead) else getattr(e, 'reason', None) or e
+        if isinstance(e, http.client.IncompleteRead):
+            why = f"connection closed after {n:,} of {expected} bytes"
+        else: why = getattr(e, 'reason', None) or e
         raise ConnectionError(f"could not download {url}: {why}") from None
     return h.hexdigest()
 
@@ -93,7 +106,8 @@ def download(
     def fetch_verified(f):
         got = _fetch(url, f, timeout)
         if got != sha256:
-            raise ValueError(f"download from {url} has sha256 {got}, expected {sha256}: corrupt or changed upstream; nothing was saved")
+            raise ValueError(f"download from {url} has sha256 {got}, expected {sha256}: "
+                             "corrupt or changed upstream; nothing was saved")
     return atomic_write(dest, fetch_verified)
 
 # %% ../nbs/06b_data.ipynb #d95d43a7
@@ -101,25 +115,29 @@ DATA_ENV, CACHE_ENV = 'TINY_TRANSFORMER_DATA', 'TINY_TRANSFORMER_CACHE'
 TINYSHAKESPEARE_NAMES = ('tinyshakespeare.txt', 'input.txt')  # file names looked for in a folder
 
 def cache_dir()->Path:
-    "The folder for downloaded corpora: `$TINY_TRANSFORMER_CACHE`, `$XDG_CACHE_HOME/tiny_transformer` or `~/.cache/tiny_transformer`."
+    "The folder for downloaded corpora (`$TINY_TRANSFORMER_CACHE`, else under the XDG cache)."
     if p := os.environ.get(CACHE_ENV): return Path(p).expanduser()
-    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'tiny_transformer'
+    xdg = os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache'
+    return Path(xdg).expanduser()/'tiny_transformer'
 
 def _local_copy(p:str|os.PathLike, where:str)->Path:
     "The verified tinyshakespeare file at `p` (a file or a folder)."
     p = Path(p).expanduser()
     if p.is_dir():
         found = [p/n for n in TINYSHAKESPEARE_NAMES if (p/n).is_file()]
-        if not found: raise FileNotFoundError(f"{where} is the folder {str(p)!r}, which holds none of {TINYSHAKESPEARE_NAMES}")
+        if not found:
+            raise FileNotFoundError(f"{where} is the folder {str(p)!r}, "
+                                    f"which holds none of {TINYSHAKESPEARE_NAMES}")
         p = found[0]
     if not p.is_file(): raise FileNotFoundError(f"{where} names {str(p)!r}, which does not exist")
     if (got := sha256_file(p)) != TINYSHAKESPEARE_SHA256:
-        raise ValueError(f"{where}: {str(p)!r} has sha256 {got}, not the tinyshakespeare file ({TINYSHAKESPEARE_SHA256})")
+        raise ValueError(f"{where}: {str(p)!r} has sha256 {got}, "
+                         f"not the tinyshakespeare file ({TINYSHAKESPEARE_SHA256})")
     return p
 
 # %% ../nbs/06b_data.ipynb #761a4c55
 def tinyshakespeare_path(
-    path:str|os.PathLike|None=None, # a local copy (file or folder); None: $TINY_TRANSFORMER_DATA, the cache, then the network
+    path:str|os.PathLike|None=None, # a local copy (file or folder); None: env var, cache, network
     url:str=TINYSHAKESPEARE_URL, # where to download it from
     cache:str|os.PathLike|None=None, # cache folder; None: `cache_dir()`
 )->Path:
@@ -130,8 +148,10 @@ def tinyshakespeare_path(
     if dest.is_file() and sha256_file(dest) == TINYSHAKESPEARE_SHA256: return dest
     try: return download(url, dest, TINYSHAKESPEARE_SHA256)
     except ConnectionError as e:
-        raise ConnectionError(f"tinyshakespeare is not cached at {str(dest)!r} and the download failed ({e}). Offline? "
-                              f"Set {DATA_ENV} to a copy of the file (or a folder holding {' or '.join(TINYSHAKESPEARE_NAMES)}), "
+        names = ' or '.join(TINYSHAKESPEARE_NAMES)
+        raise ConnectionError(f"tinyshakespeare is not cached at {str(dest)!r} and the download "
+                              f"failed ({e}). Offline? Set {DATA_ENV} to a copy of the file "
+                              f"(or a folder holding {names}), "
                               "or pass its path: load_corpus('/path/to/input.txt')") from None
 
 # %% ../nbs/06b_data.ipynb #803aec24
@@ -139,16 +159,18 @@ TINYSHAKESPEARE = 'tinyshakespeare'
 CORPORA = (EMBEDDED_CORPUS, TINYSHAKESPEARE)
 
 def load_corpus(
-    name_or_path:str|os.PathLike|None=None, # None or 'shakespeare' (embedded), 'tinyshakespeare', or a path to a UTF-8 file
+    name_or_path:str|os.PathLike|None=None, # a name in CORPORA, a path, or None: the embedded one
 )->str:
     "The text of a corpus."
     if name_or_path is None or name_or_path == EMBEDDED_CORPUS: return _embedded_text()
     if name_or_path == TINYSHAKESPEARE: return read_text_file(tinyshakespeare_path())
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(f"name_or_path must be a corpus name, a path or None; got {type(name_or_path).__name__}")
+        raise TypeError(f"name_or_path must be a corpus name, a path or None; "
+                        f"got {type(name_or_path).__name__}")
     path = Path(name_or_path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{str(name_or_path)!r} is neither a corpus name {CORPORA} nor an existing file")
+        raise FileNotFoundError(f"{str(name_or_path)!r} is neither a corpus name {CORPORA} "
+                                "nor an existing file")
     return read_text_file(path)
 
 # %% ../nbs/06b_data.ipynb #3f644038
@@ -157,24 +179,29 @@ def train_val_split(
     val_fraction:float=0.1, # share of the end of the corpus kept for validation
 ):
     "`(train, val)`: the first `int(n * (1 - val_fraction))` items and the rest, as nanoGPT splits."
-    if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
     n = len(text_or_ids)
     n_train = int(n * (1 - val_fraction))
     if not 0 < n_train < n:
-        raise ValueError(f"corpus of length {n} is too short to split with val_fraction={val_fraction}: train "
-                         f"would get {n_train} items and validation {n - n_train}; use a longer corpus")
+        raise ValueError(f"corpus of length {n} is too short to split with "
+                         f"val_fraction={val_fraction}: train would get {n_train} items and "
+                         f"validation {n - n_train}; use a longer corpus")
     return text_or_ids[:n_train], text_or_ids[n_train:]
 
 # %% ../nbs/06b_data.ipynb #d89eae6a
 def _check_data(data, context_len:int)->torch.Tensor:
-    "`data` as a 1-D long tensor long enough for one window of `context_len`; `TypeError`/`ValueError` otherwise."
+    "`data` as a 1-D long tensor, long enough for one window of `context_len`."
     data = torch.as_tensor(data)
     if data.ndim != 1 or data.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise TypeError(f"data must be a 1-D integer tensor of token ids; got {tuple(data.shape)} {data.dtype}")
-    if not isinstance(context_len, int) or context_len < 1: raise ValueError(f"context_len must be a positive int; got {context_len!r}")
+        raise TypeError(f"data must be a 1-D integer tensor of token ids; "
+                        f"got {tuple(data.shape)} {data.dtype}")
+    if not isinstance(context_len, int) or context_len < 1:
+        raise ValueError(f"context_len must be a positive int; got {context_len!r}")
     if context_len >= len(data):
-        raise ValueError(f"context_len ({context_len}) must be smaller than len(data) ({len(data)}): a window needs "
-                         "context_len + 1 tokens; use more data or a shorter context_len")
+        raise ValueError(f"context_len ({context_len}) must be smaller than len(data) "
+                         f"({len(data)}): a window needs context_len + 1 tokens; "
+                         "use more data or a shorter context_len")
     return data.long()
 
 # %% ../nbs/06b_data.ipynb #167fd74c
@@ -187,12 +214,13 @@ def get_batch(
 )->tuple[torch.Tensor, torch.Tensor]:
     "Random windows `(x, y)`, each `(batch_size, context_len)`, `y` shifted one left."
     data = _check_data(data, context_len)
-    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     starts = torch.randint(len(data) - context_len, (batch_size,), generator=generator)
     windows = data[starts[:, None] + torch.arange(context_len + 1)]  # (B, T+1)
     x, y = windows[:, :-1], windows[:, 1:]
     if device is not None and torch.device(device).type == 'cuda':
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return tuple(t.pin_memory().to(device, non_blocking=True) for t in (x, y))
     return (x, y) if device is None else (x.to(device), y.to(device))
 
 # %% ../nbs/06b_data.ipynb #ee024a7c
@@ -205,15 +233,18 @@ def plot_batch(
     rows:int=2, # how many rows of the batch to draw
 )->'matplotlib.figure.Figure':
     "Grid of characters: for each row, x above y, with the shift between them visible."
-    if x.shape != y.shape or x.ndim != 2: raise ValueError(f"x and y must both be (B, T); got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"x and y must both be (B, T); got {tuple(x.shape)} and {tuple(y.shape)}")
     rows = min(rows, len(x)); T = x.shape[1]
-    import matplotlib.pyplot as plt  # here, not at the top: training and the command line never draw
+    import matplotlib.pyplot as plt  # here, not at the top: training and the CLI never draw
     fig, axs = plt.subplots(rows, 1, figsize=(0.28 * T + 1, 0.7 * rows + 0.3), squeeze=False)
     for ax, xr, yr in zip(axs[:, 0], x[:rows], y[:rows]):
-        ax.imshow(torch.stack([xr, yr]).float(), cmap='Pastel1', aspect='auto', vmin=0, vmax=tokenizer.vocab_size)
+        ax.imshow(torch.stack([xr, yr]).float(), cmap='Pastel1', aspect='auto',
+                  vmin=0, vmax=tokenizer.vocab_size)
         for r, ids in enumerate((xr, yr)):
             for t, i in enumerate(ids.tolist()):
-                ax.text(t, r, _SHOWN.get(tokenizer.itos[i], repr(tokenizer.itos[i])[1:-1]), ha='center', va='center', fontsize=7, family='monospace')
+                shown = _SHOWN.get(tokenizer.itos[i], repr(tokenizer.itos[i])[1:-1])
+                ax.text(t, r, shown, ha='center', va='center', fontsize=7, family='monospace')
         ax.set_yticks([0, 1], labels=['x', 'y']); ax.set_xticks([])
     fig.tight_layout(); plt.close(fig)
     return fig
@@ -222,16 +253,17 @@ def plot_batch(
 _EPOCH_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs map to distinct generator seeds
 
 class RandomWindowDataset(Dataset):
-    "`length` random `(x, y)` windows of `context_len` tokens, reproducible from `seed` and the epoch."
+    "`length` random `(x, y)` windows of `context_len` tokens, reproducible from seed and epoch."
     def __init__(self,
                  data:torch.Tensor, # (N,) token ids
                  context_len:int, # tokens per window; must be < N
                  seed:int=0, # fixes the windows of every epoch
-                 length:int|None=None, # windows per epoch; None: N // context_len (each token seen about once)
+                 length:int|None=None, # windows per epoch; None: N // context_len
                 ):
         self.data, self.context_len, self.seed = _check_data(data, context_len), context_len, seed
         self.length = length if length is not None else max(1, len(self.data) // context_len)
-        if not isinstance(self.length, int) or self.length < 1: raise ValueError(f"length must be a positive int; got {length!r}")
+        if not isinstance(self.length, int) or self.length < 1:
+            raise ValueError(f"length must be a positive int; got {length!r}")
         self.set_epoch(0)
 
     def set_epoch(self, epoch:int):
@@ -245,11 +277,13 @@ class RandomWindowDataset(Dataset):
         s = int(self.starts[i])
         w = self.data[s:s + self.context_len + 1]
         return w[:-1], w[1:]
-    def __repr__(self): return f"RandomWindowDataset(N={len(self.data)}, context_len={self.context_len}, length={self.length}, seed={self.seed}, epoch={self.epoch})"
+    def __repr__(self):
+        return (f"RandomWindowDataset(N={len(self.data)}, context_len={self.context_len}, "
+                f"length={self.length}, seed={self.seed}, epoch={self.epoch})")
 
 # %% ../nbs/06b_data.ipynb #a6780248
 def seed_worker(worker_id:int):
-    "`worker_init_fn` that seeds `random` and `torch` in each worker from the loader's per-worker seed."
+    "`worker_init_fn` seeding `random`, `torch` (and NumPy) from the loader's per-worker seed."
     seed = torch.initial_seed() % 2**32  # DataLoader sets it to base_seed + worker_id
     random.seed(seed); torch.manual_seed(seed)
     try:
@@ -270,23 +304,31 @@ def make_dataloader(
     **kwargs, # passed on to `DataLoader` (e.g. prefetch_factor, persistent_workers)
 )->DataLoader:
     "A `DataLoader` of random `(x, y)` windows, reproducible from `seed`."
-    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-    if not isinstance(num_workers, int) or num_workers < 0: raise ValueError(f"num_workers must be an int >= 0; got {num_workers!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be an int >= 0; got {num_workers!r}")
     ds = RandomWindowDataset(data, context_len, seed=seed, length=length)
     if drop_last and len(ds) < batch_size:
-        raise ValueError(f"an epoch has {len(ds)} windows, fewer than batch_size ({batch_size}); pass a larger length or drop_last=False")
-    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory,
-                      drop_last=drop_last, worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed), **kwargs)
+        raise ValueError(f"an epoch has {len(ds)} windows, fewer than batch_size ({batch_size}); "
+                         "pass a larger length or drop_last=False")
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      pin_memory=pin_memory, drop_last=drop_last, worker_init_fn=seed_worker,
+                      generator=torch.Generator().manual_seed(seed), **kwargs)
 
 # %% ../nbs/06b_data.ipynb #f2fa31fe
 def _as_pair(item)->tuple[torch.Tensor, torch.Tensor]:
-    "An item as `(x, y)` 1-D long tensors: a pair as is, a sequence split into `seq[:-1]`, `seq[1:]`."
+    "An item as `(x, y)` 1-D long tensors: a pair as is, a sequence as `seq[:-1]`, `seq[1:]`."
     if isinstance(item, (tuple, list)) and len(item) == 2 and not isinstance(item[0], int):
         x, y = (torch.as_tensor(t, dtype=torch.long) for t in item)
-        if x.shape != y.shape or x.ndim != 1: raise ValueError(f"an (x, y) item must be two 1-D sequences of equal length; got {tuple(x.shape)} and {tuple(y.shape)}")
+        if x.shape != y.shape or x.ndim != 1:
+            raise ValueError(f"an (x, y) item must be two 1-D sequences of equal length; "
+                             f"got {tuple(x.shape)} and {tuple(y.shape)}")
         return x, y
     seq = torch.as_tensor(item, dtype=torch.long)
-    if seq.ndim != 1 or len(seq) < 2: raise ValueError(f"a sequence item must be 1-D with at least 2 ids; got shape {tuple(seq.shape)}")
+    if seq.ndim != 1 or len(seq) < 2:
+        raise ValueError(f"a sequence item must be 1-D with at least 2 ids; "
+                         f"got shape {tuple(seq.shape)}")
     return seq[:-1], seq[1:]
 
 # %% ../nbs/06b_data.ipynb #c2f1764f

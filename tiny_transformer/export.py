@@ -36,17 +36,20 @@ def _out_folder(out_dir:str|Path)->Path:
     "`out_dir` as a Path, created if needed."
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"out_dir {str(out)!r} is a file; expected a folder (it is created if missing)")
+        raise NotADirectoryError(f"out_dir {str(out)!r} is a file; "
+                                 "expected a folder (it is created if missing)")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 def _write_json(path:Path, obj:dict)->Path:
     "Write `obj` as indented JSON, atomically."
-    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1, ensure_ascii=False).encode()))
+    data = json.dumps(obj, indent=1, ensure_ascii=False).encode()
+    return atomic_write(path, lambda f: f.write(data))
 
 def _write_weights(path:Path, tensors:dict)->Path:
-    "Write `tensors` as safetensors, atomically (contiguous copies: safetensors stores raw bytes)."
-    data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={'format': 'pt'})
+    "Write `tensors` as safetensors, atomically (contiguous copies: it stores raw bytes)."
+    data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                   metadata={'format': 'pt'})
     return atomic_write(path, lambda f: f.write(data))
 
 # %% ../nbs/08c_export.ipynb #15ceb3a1
@@ -65,9 +68,11 @@ def save_safetensors_export(
     out = _out_folder(out_dir)
     weights = _write_weights(out/WEIGHTS_FILE, _untied_state(model))
     if tokenizer is not None: _write_json(out/TOKENIZER_FILE, tokenizer.to_dict())
-    else: (out/TOKENIZER_FILE).unlink(missing_ok=True)  # never leave another model's tokenizer beside
-    config = dict(format=EXPORT_FORMAT, format_version=EXPORT_VERSION, library_version=package_version(),
-                  model_config=model.config.to_dict(), weights=WEIGHTS_FILE, sha256=sha256_file(weights),
+    # never leave another model's tokenizer beside
+    else: (out/TOKENIZER_FILE).unlink(missing_ok=True)
+    config = dict(format=EXPORT_FORMAT, format_version=EXPORT_VERSION,
+                  library_version=package_version(), model_config=model.config.to_dict(),
+                  weights=WEIGHTS_FILE, sha256=sha256_file(weights),
                   tokenizer=TOKENIZER_FILE if tokenizer is not None else None)
     _write_json(out/CONFIG_FILE, config)  # written last: a folder with a config is complete
     return out
@@ -77,29 +82,36 @@ def _read_export_config(folder:Path)->dict:
     "The export's config.json, checked."
     path = folder/CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no {CONFIG_FILE} in {str(folder)!r}; expected a folder written by "
-                                f"save_safetensors_export or export_safetensors")
+        raise FileNotFoundError(f"no {CONFIG_FILE} in {str(folder)!r}; expected a folder "
+                                "written by save_safetensors_export or export_safetensors")
     try: config = json.loads(path.read_text(encoding='utf-8'))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ExportError(f"{str(path)!r} is not JSON: {e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExportError(f"{str(path)!r} is not JSON: {e}") from None
     found = config.get('format') if isinstance(config, dict) else type(config).__name__
     if found != EXPORT_FORMAT:
         raise ExportError(f"{str(path)!r} has format {found!r}; expected {EXPORT_FORMAT!r} "
-                          f"(a Hugging Face folder loads with transformers or TinyTransformer.from_gpt2)")
-    if not isinstance(config.get('format_version'), int) or config['format_version'] > EXPORT_VERSION:
-        raise ExportError(f"{str(path)!r} has format_version {config.get('format_version')!r}; this library "
-                          f"reads versions up to {EXPORT_VERSION} (upgrade tiny_transformer)")
+                          "(a Hugging Face folder loads with transformers or "
+                          "TinyTransformer.from_gpt2)")
+    version = config.get('format_version')
+    if not isinstance(version, int) or version > EXPORT_VERSION:
+        raise ExportError(f"{str(path)!r} has format_version {version!r}; "
+                          f"this library reads versions up to {EXPORT_VERSION} "
+                          "(upgrade tiny_transformer)")
     return config
 
 # %% ../nbs/08c_export.ipynb #cfaf0010
 def _read_weights(folder:Path, config:dict)->dict:
     "The export's tensors, after checking the file's sha256 against the config."
     path = folder/WEIGHTS_FILE
-    if not path.is_file(): raise ExportError(f"no {WEIGHTS_FILE} in {str(folder)!r}; the export is incomplete")
+    if not path.is_file():
+        raise ExportError(f"no {WEIGHTS_FILE} in {str(folder)!r}; the export is incomplete")
     if (actual := sha256_file(path)) != config.get('sha256'):
         raise ExportError(f"{str(path)!r} has sha256 {actual[:12]}…, but config.json records "
-                          f"{str(config.get('sha256'))[:12]}…; the weights were changed or damaged after export")
+                          f"{str(config.get('sha256'))[:12]}…; the weights were changed or damaged "
+                          "after export")
     try: return st_load(path.read_bytes())
-    except SafetensorError as e: raise ExportError(f"{str(path)!r} is not a valid safetensors file: {e}") from None
+    except SafetensorError as e:
+        raise ExportError(f"{str(path)!r} is not a valid safetensors file: {e}") from None
 
 # %% ../nbs/08c_export.ipynb #ffc6e35c
 def load_safetensors_export(
@@ -110,7 +122,8 @@ def load_safetensors_export(
     folder = Path(folder)
     config = _read_export_config(folder)
     try: model_config = ModelConfig.from_dict(config['model_config'])
-    except (KeyError, TypeError, ValueError) as e: raise ExportError(f"{str(folder)!r}: bad model_config ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ExportError(f"{str(folder)!r}: bad model_config ({e})") from None
     sd, model = _read_weights(folder, config), TinyTransformer(model_config)
     if model_config.tie_weights and 'wte.weight' in sd: sd['lm_head.weight'] = sd['wte.weight']
     if why := describe_mismatch({}, {}, sd, model.state_dict()):
@@ -120,11 +133,12 @@ def load_safetensors_export(
     return model.to(map_location).eval(), tok
 
 # %% ../nbs/08c_export.ipynb #74007cb4
-GPT2_REQUIRED = dict(pos_encoding='learned', bias=True, tie_weights=True)  # what GPT2LMHeadModel has
+# what GPT2LMHeadModel has
+GPT2_REQUIRED = dict(pos_encoding='learned', bias=True, tie_weights=True)
 HF_ACTIVATIONS = {'gelu_tanh': 'gelu_new', 'gelu': 'gelu'}  # ours -> GPT2Config.activation_function
 
 def gpt2_mismatches(config:ModelConfig)->list[str]:
-    "How `config` differs from what a Hugging Face `GPT2LMHeadModel` can hold (empty if it fits)."
+    "How `config` differs from what a Hugging Face `GPT2LMHeadModel` holds (empty if it fits)."
     wrong = [f"{k}={getattr(config, k)!r} (GPT-2: {v!r})" for k, v in GPT2_REQUIRED.items()
              if getattr(config, k) != v]
     if config.activation not in HF_ACTIVATIONS:
@@ -136,15 +150,17 @@ def to_gpt2_config(
     config:ModelConfig, # the architecture to describe
     tokenizer:CharTokenizer|None=None, # gives the special-token ids when present
 )->dict: # the content of a Hugging Face GPT-2 `config.json`
-    "The Hugging Face `GPT2Config` dict of `config`, the inverse of `ModelConfig.from_gpt2_config`."
+    "The Hugging Face `GPT2Config` dict of `config`, inverse of `ModelConfig.from_gpt2_config`."
     if wrong := gpt2_mismatches(config):
-        raise ValueError(f"this model is not GPT-2's architecture: {', '.join(wrong)}; export it with "
-                         f"format 'safetensors' instead (save_safetensors_export / export_safetensors)")
-    special = dict(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID) if tokenizer else \
-              dict(bos_token_id=None, eos_token_id=None, pad_token_id=None)
+        raise ValueError(f"this model is not GPT-2's architecture: {', '.join(wrong)}; export it "
+                         "with format 'safetensors' instead "
+                         "(save_safetensors_export / export_safetensors)")
+    if tokenizer: special = dict(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
+    else: special = dict(bos_token_id=None, eos_token_id=None, pad_token_id=None)
     return dict(architectures=['GPT2LMHeadModel'], model_type='gpt2', vocab_size=config.vocab_size,
                 n_positions=config.max_len, n_embd=config.d_model, n_layer=config.n_layers,
-                n_head=config.n_heads, n_inner=config.d_ff, activation_function=HF_ACTIVATIONS[config.activation],
+                n_head=config.n_heads, n_inner=config.d_ff,
+                activation_function=HF_ACTIVATIONS[config.activation],
                 resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout,
                 layer_norm_epsilon=LAYER_NORM_EPS, initializer_range=0.02, scale_attn_weights=True,
                 scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False,
@@ -154,7 +170,7 @@ def to_gpt2_config(
 def ours_to_gpt2_state_dict(
     sd:dict, # a `TinyTransformer` state dict with GPT-2's architecture
 )->dict: # a Hugging Face GPT2LMHeadModel state dict
-    "Prefix `transformer.` and transpose the Conv1D weights: the inverse of `gpt2_state_dict_to_ours`."
+    "Prefix `transformer.` and transpose Conv1D weights: the inverse of `gpt2_state_dict_to_ours`."
     out = {}
     for k, v in sd.items():
         v = v.t() if k.endswith(GPT2_CONV1D_WEIGHTS) else v
@@ -168,7 +184,8 @@ def save_hf_export(
     tokenizer:CharTokenizer|None=None, # written as char_tokenizer.json beside the model
 )->Path: # out_dir
     "Write `model` as a Hugging Face `GPT2LMHeadModel` folder: config.json + model.safetensors."
-    hf_config = to_gpt2_config(model.config, tokenizer)  # refuses other architectures before writing
+    # refuses other architectures before writing
+    hf_config = to_gpt2_config(model.config, tokenizer)
     out = _out_folder(out_dir)
     sd = ours_to_gpt2_state_dict(_untied_state(model))
     _write_weights(out/WEIGHTS_FILE, sd)

@@ -27,7 +27,8 @@ N_SPECIAL = len(SPECIAL_TOKENS)  # the first character gets this id
 def _check_chars(chars) -> tuple[str, ...]:
     "`chars` as a tuple of distinct one-character strings."
     if isinstance(chars, (str, list, tuple)): chars = tuple(chars)
-    else: raise TypeError(f"chars must be a str, list or tuple of characters; got {type(chars).__name__}")
+    else: raise TypeError(f"chars must be a str, list or tuple of characters; "
+                          f"got {type(chars).__name__}")
     if bad := [c for c in chars if not isinstance(c, str) or len(c) != 1]:
         raise ValueError(f"every entry of chars must be a single character; got {bad[:5]!r}")
     if dup := sorted(c for c, n in Counter(chars).items() if n > 1):
@@ -38,7 +39,7 @@ def _check_chars(chars) -> tuple[str, ...]:
 class CharTokenizer:
     "Character-level tokenizer with `<pad>`, `<unk>`, `<bos>`, `<eos>` at ids 0-3."
     def __init__(self,
-                 chars:str|Sequence[str], # the alphabet, in id order; character i gets id N_SPECIAL + i
+                 chars:str|Sequence[str], # the alphabet in id order; char i gets id N_SPECIAL + i
                 ):
         self.chars = _check_chars(chars)
         self.itos = SPECIAL_TOKENS + self.chars
@@ -47,7 +48,8 @@ class CharTokenizer:
     @classmethod
     def from_text(cls, text:str)->CharTokenizer:
         "A tokenizer whose alphabet is the sorted distinct characters of `text`."
-        if not isinstance(text, str): raise TypeError(f"text must be a str; got {type(text).__name__}")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str; got {type(text).__name__}")
         return cls(sorted(set(text)))
 
     @property
@@ -68,7 +70,8 @@ def __hash__(self:CharTokenizer): return hash(self.chars)
 def __repr__(self:CharTokenizer):
     alphabet = ''.join(self.chars)
     shown = repr(alphabet[:_REPR_CHARS]) + ('…' if len(alphabet) > _REPR_CHARS else '')
-    return f"CharTokenizer(vocab_size={self.vocab_size}: {N_SPECIAL} special + {len(self.chars)} chars {shown})"
+    return (f"CharTokenizer(vocab_size={self.vocab_size}: "
+            f"{N_SPECIAL} special + {len(self.chars)} chars {shown})")
 
 # %% ../nbs/06a_tokenizer.ipynb #4d7d4120
 @patch
@@ -79,13 +82,14 @@ def encode(self:CharTokenizer,
             strict:bool=False, # raise instead of mapping unknown characters to UNK_ID
            )->list[int]:
     "Ids of the characters of `text`, unknown ones as `UNK_ID`."
-    if not isinstance(text, str): raise TypeError(f"text must be a str; got {type(text).__name__}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str; got {type(text).__name__}")
     ids = [self.stoi.get(c, UNK_ID) for c in text]
     if strict and UNK_ID in ids:
         unknown = ''.join(sorted({c for c in text if c not in self.stoi}))
-        raise ValueError(f"{len(unknown)} character(s) not in the vocabulary: {unknown!r} (e.g. at index "
-                         f"{ids.index(UNK_ID)}); build the tokenizer from text containing them, "
-                         f"or use strict=False to map them to {UNK}")
+        raise ValueError(f"{len(unknown)} character(s) not in the vocabulary: {unknown!r} "
+                         f"(e.g. at index {ids.index(UNK_ID)}); build the tokenizer from text "
+                         f"containing them, or use strict=False to map them to {UNK}")
     return [BOS_ID] * add_bos + ids + [EOS_ID] * add_eos
 
 # %% ../nbs/06a_tokenizer.ipynb #651e699b
@@ -105,8 +109,8 @@ def decode(self:CharTokenizer,
     if hasattr(ids, 'tolist'): ids = ids.tolist()
     ids = [ids] if isinstance(ids, numbers.Integral) else list(ids)
     if bad := [i for i in ids if not _is_id(i, self.vocab_size)]:
-        raise ValueError(f"ids must be ints in [0, {self.vocab_size}) for this vocabulary (not bools or floats); "
-                         f"got {bad[:5]!r}")
+        raise ValueError(f"ids must be ints in [0, {self.vocab_size}) for this vocabulary "
+                         f"(not bools or floats); got {bad[:5]!r}")
     if not skip_special: return ''.join(self.itos[i] for i in ids)
     return ''.join(UNK_GLYPH if i == UNK_ID else self.itos[i] for i in ids if i not in _HIDDEN_IDS)
 
@@ -130,13 +134,16 @@ def from_dict(cls:CharTokenizer, d:dict)->CharTokenizer:
         raise ValueError(f"tokenizer dict is missing keys {missing}; expected {list(_KEYS)}")
     if unknown := sorted(set(d) - set(_KEYS)):
         raise ValueError(f"tokenizer dict has unknown keys {unknown}; expected {list(_KEYS)}")
-    if d['format'] != TOKENIZER_FORMAT: raise ValueError(f"format is {d['format']!r}; expected {TOKENIZER_FORMAT!r}")
+    if d['format'] != TOKENIZER_FORMAT:
+        raise ValueError(f"format is {d['format']!r}; expected {TOKENIZER_FORMAT!r}")
     if d['version'] != TOKENIZER_VERSION:
-        raise ValueError(f"version is {d['version']!r}; this library reads version {TOKENIZER_VERSION}")
+        raise ValueError(f"version is {d['version']!r}; "
+                         f"this library reads version {TOKENIZER_VERSION}")
     expected = dict(zip(SPECIAL_TOKENS, range(N_SPECIAL)))
     if d['special_tokens'] != expected:
-        raise ValueError(f"special token ids {d['special_tokens']!r} do not match this library's {expected!r}; "
-                         "the ids a model was trained with would mean different tokens")
+        raise ValueError(f"special token ids {d['special_tokens']!r} do not match this library's "
+                         f"{expected!r}; the ids a model was trained with would mean "
+                         "different tokens")
     if not isinstance(d['chars'], list):
         raise ValueError(f"chars must be a list of characters; got {type(d['chars']).__name__}")
     return cls(d['chars'])
@@ -153,7 +160,8 @@ def load(cls:CharTokenizer, path:str|os.PathLike)->CharTokenizer:
     "Read a tokenizer saved by `save`."
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no tokenizer file at {str(path)!r}; save one with CharTokenizer.save(path)")
+        raise FileNotFoundError(f"no tokenizer file at {str(path)!r}; "
+                                "save one with CharTokenizer.save(path)")
     try: d = json.loads(path.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{str(path)!r} is not a JSON tokenizer file: {e}") from None

@@ -21,8 +21,8 @@ __all__ = ['PACKAGE_LOGGER', 'LOG_FORMAT', 'MetricsLogger', 'read_metrics', 'get
 class MetricsLogger:
     "Append metrics to a JSON-lines file, one line per `log` call, each in a single write."
     def __init__(self,
-                 path:str|Path, # the .jsonl file; created with its folder if needed, appended to otherwise
-                 fsync:bool=False, # also fsync each line (survives a power cut, not only a crash; slower)
+                 path:str|Path, # the .jsonl file; created with its folder, or appended to
+                 fsync:bool=False, # also fsync each line (survives a power cut too; slower)
                 ):
         self.path, self.fsync, self.n_logged = Path(path), fsync, 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,12 +35,14 @@ class MetricsLogger:
         if self._file.seek(0, os.SEEK_END):
             self._file.seek(-1, os.SEEK_END)
             if self._file.read(1) != b'\n':
-                warnings.warn(f"{str(self.path)!r} ends with an incomplete line (a crash while logging?); it is kept "
-                              "and reported by read_metrics, new records start on the next line", stacklevel=3)
+                warnings.warn(f"{str(self.path)!r} ends with an incomplete line (a crash while "
+                              "logging?); it is kept and reported by read_metrics, new records "
+                              "start on the next line", stacklevel=3)
                 self._file.write(b'\n')
 
     def __repr__(self):
-        return f"MetricsLogger({str(self.path)!r}, {self.n_logged} records logged{', closed' if self.closed else ''})"
+        closed = ', closed' if self.closed else ''
+        return f"MetricsLogger({str(self.path)!r}, {self.n_logged} records logged{closed})"
     @property
     def closed(self)->bool: return self._file.closed
 
@@ -51,14 +53,17 @@ def log(self:MetricsLogger,
         **kwargs, # more metrics, e.g. step=10, loss=2.3
        )->dict:
     "Append one record as a JSON line; return the record."
-    if self.closed: raise ValueError(f"MetricsLogger({str(self.path)!r}) is closed; create a new one to log more")
+    if self.closed:
+        raise ValueError(f"MetricsLogger({str(self.path)!r}) is closed; "
+                         "create a new one to log more")
     record = json_safe({**(metrics or {}), **kwargs}, 'metrics')
     line = (json.dumps(record) + '\n').encode()
     with self._lock:
-        written = self._file.write(line)  # one write(2) on an O_APPEND file: never interleaved with another
+        # one write(2) on an O_APPEND file: never interleaved with another
+        written = self._file.write(line)
         if written != len(line):
-            raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes of a metrics line reached "
-                                        f"{str(self.path)!r}; is the disk full?")
+            raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes of a metrics line "
+                                        f"reached {str(self.path)!r}; is the disk full?")
         if self.fsync: os.fsync(self._file.fileno())
         self.n_logged += 1
     return record
@@ -76,7 +81,8 @@ _MAX_LINE_SHOWN = 60  # characters of a malformed line quoted in the message
 def _parse_line(raw:bytes):
     "(record, None) or (None, why the line is not a record)."
     try: rec = json.loads(raw.decode('utf-8'))
-    except UnicodeDecodeError as e: return None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+    except UnicodeDecodeError as e:
+        return None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
     except json.JSONDecodeError as e: return None, f"invalid JSON ({e.msg} at column {e.colno})"
     if not isinstance(rec, dict): return None, f"a JSON {type(rec).__name__}, not an object"
     return rec, None
@@ -84,16 +90,18 @@ def _parse_line(raw:bytes):
 # %% ../nbs/08b_tracking.ipynb #34a089c3
 def read_metrics(
     path:str|Path, # a JSON-lines file written by `MetricsLogger`
-    strict:bool=True, # raise on a malformed line; False: warn about each one and keep the good records
+    strict:bool=True, # raise on a malformed line; False: warn about each, keep the good records
 )->list[dict]:
     "The records of a JSON-lines metrics file."
-    lines = Path(path).read_bytes().split(b'\n')  # decoded line by line: one bad byte is reported, not replaced
+    # decoded line by line: one bad byte is reported, not replaced
+    lines = Path(path).read_bytes().split(b'\n')
     records = []
     for i, line in enumerate(lines, start=1):
         if not line.strip(): continue
         rec, why = _parse_line(line)
         if rec is not None: records.append(rec); continue
-        crash = ' (the last line, without a newline: probably cut off by a crash)' if i == len(lines) else ''
+        last = i == len(lines)
+        crash = ' (the last line, without a newline: probably cut off by a crash)' if last else ''
         text = line.decode('utf-8', errors='replace')
         shown = text[:_MAX_LINE_SHOWN] + ('…' if len(text) > _MAX_LINE_SHOWN else '')
         msg = f"{str(path)!r} line {i} is malformed{crash}: {why}: {shown!r}"
@@ -106,7 +114,8 @@ def _at_or_before(line:bytes, step:int)->bool:
     "Whether a metrics line is a record whose step (if any) is <= `step`."
     rec, _ = _parse_line(line)
     s = rec.get('step') if rec is not None else None
-    return rec is not None and not (isinstance(s, (int, float)) and not isinstance(s, bool) and s > step)
+    later = isinstance(s, (int, float)) and not isinstance(s, bool) and s > step
+    return rec is not None and not later
 
 @patch
 def drop_after(self:MetricsLogger,
@@ -116,7 +125,8 @@ def drop_after(self:MetricsLogger,
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError(f"step must be an int >= 0; got {step!r}")
     with self._lock:
-        if self.closed: raise ValueError(f"MetricsLogger({str(self.path)!r}) is closed; open it again first")
+        if self.closed:
+            raise ValueError(f"MetricsLogger({str(self.path)!r}) is closed; open it again first")
         lines = [l for l in self.path.read_bytes().split(b'\n') if l.strip()]
         kept = [l + b'\n' for l in lines if _at_or_before(l, step)]
         if len(kept) < len(lines):
@@ -140,19 +150,22 @@ def on_eval(self:MetricsLogger, trainer, metrics:dict):
 PACKAGE_LOGGER = 'tiny_transformer'
 LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 
-def _our_handlers(logger): return [h for h in logger.handlers if getattr(h, '_tiny_transformer', False)]
+def _our_handlers(logger):
+    return [h for h in logger.handlers if getattr(h, '_tiny_transformer', False)]
 
 def get_logger(
     name:str=PACKAGE_LOGGER, # 'training' means 'tiny_transformer.training'
-    level:int|str|None=None, # set this logger's level; None leaves it (the package logger starts at INFO)
-    stream=None, # where messages go (default sys.stderr); given again, it redirects the one handler
+    level:int|str|None=None, # set this logger's level; None leaves it (the package starts at INFO)
+    stream=None, # where messages go (default sys.stderr); given again, it redirects the handler
 )->logging.Logger:
-    "A logger under `tiny_transformer`, whose package logger has exactly one handler however often called."
-    if not isinstance(name, str): raise TypeError(f"name must be a str such as 'training'; got {type(name).__name__}")
+    "A logger under `tiny_transformer`; the package logger keeps exactly one handler."
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as 'training'; got {type(name).__name__}")
     if '' in name.split('.'):
         raise ValueError(f"logger name {name!r} has an empty part; pass a name such as 'training', "
                          "or nothing for the package logger")
-    full = name if name == PACKAGE_LOGGER or name.startswith(PACKAGE_LOGGER + '.') else f'{PACKAGE_LOGGER}.{name}'
+    ours = name == PACKAGE_LOGGER or name.startswith(PACKAGE_LOGGER + '.')
+    full = name if ours else f'{PACKAGE_LOGGER}.{name}'
     package = logging.getLogger(PACKAGE_LOGGER)
     if handlers := _our_handlers(package):
         if stream is not None: handlers[0].setStream(stream)
@@ -171,11 +184,12 @@ def get_logger(
 def run_info(
     **extra, # more JSON-safe facts to record (run name, config, ...)
 )->dict:
-    "Library version, time, command line and `env_report()`; a broken device is reported, never raised."
+    "Library version, time, command line and `env_report()`; a broken device is reported."
     try: env = env_report()
     # a broken CUDA/MPS install, or an unsupported TINY_TRANSFORMER_DEVICE
     except (RuntimeError, AssertionError, OSError, ValueError, TypeError, ImportError) as e:
-        env = dict(device='unknown', device_reason=f'device detection failed: {type(e).__name__}: {e}',
+        env = dict(device='unknown',
+                   device_reason=f'device detection failed: {type(e).__name__}: {e}',
                    torch=torch.__version__)
     info = dict(library_version=package_version(), time=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                 argv=list(sys.argv), **env)
@@ -194,7 +208,7 @@ def _import_wandb():
 
 # %% ../nbs/08b_tracking.ipynb #4511e8a8
 class WandbTracker:
-    "Log metrics to Weights & Biases; imports wandb on first use and never starts a second run in one process."
+    "Log metrics to Weights & Biases; imports wandb on first use, never starts a second run."
     def __init__(self,
                  project:str='tiny-transformer', # the W&B project
                  config:dict|None=None, # the run's configuration (model and training configs)
@@ -205,22 +219,24 @@ class WandbTracker:
 
     def __repr__(self):
         state = ', finished' if self.finished else ''
-        return f"WandbTracker(project={self.project!r}, run={getattr(self.run, 'id', None)!r}{state})"
+        run_id = getattr(self.run, 'id', None)
+        return f"WandbTracker(project={self.project!r}, run={run_id!r}{state})"
 
 # %% ../nbs/08b_tracking.ipynb #49ebb4d4
 @patch
 def _check_joinable(self:WandbTracker, run):
     "Raise `ValueError` naming what differs if `run` is not the run this tracker asks for."
     wanted = {'project': self.project, 'name': self.init_kwargs.get('name')}
-    differ = [f"{k} {getattr(run, k, None)!r} (this tracker asks for {v!r})" for k, v in wanted.items()
-              if v is not None and getattr(run, k, None) != v]
+    differ = [f"{k} {getattr(run, k, None)!r} (this tracker asks for {v!r})"
+              for k, v in wanted.items() if v is not None and getattr(run, k, None) != v]
     current, asked = dict(run.config.items()), json_safe(self.config, 'config')
     differ += [f"config {k!r} = {current[k]!r} (this tracker has {asked[k]!r})"
                for k in sorted(asked) if k in current and current[k] != asked[k]]
     if differ:
-        raise ValueError(f"wandb already has an active run ({getattr(run, 'id', '?')}) in this process with "
-                         f"{'; '.join(differ)}; finish it first (its tracker's finish() or wandb.finish()), "
-                         "or track into that run with the same settings")
+        raise ValueError(f"wandb already has an active run ({getattr(run, 'id', '?')}) in this "
+                         f"process with {'; '.join(differ)}; finish it first (its tracker's "
+                         "finish() or wandb.finish()), or track into that run with the same "
+                         "settings")
 
 @patch
 def init(self:WandbTracker):
@@ -234,10 +250,12 @@ def init(self:WandbTracker):
         have = dict(self.run.config.items())
         if new := {k: v for k, v in json_safe(self.config, 'config').items() if k not in have}:
             self.run.config.update(new)
-    elif self.run is None: self.run = wandb.init(project=self.project, config=self.config, **self.init_kwargs)
+    elif self.run is None:
+        self.run = wandb.init(project=self.project, config=self.config, **self.init_kwargs)
     elif wandb.run is not self.run:
-        raise RuntimeError(f"the run {self.run.id!r} of {self!r} was finished elsewhere (wandb.finish() or "
-                           "another tracker); create a new WandbTracker to start another run")
+        raise RuntimeError(f"the run {self.run.id!r} of {self!r} was finished elsewhere "
+                           "(wandb.finish() or another tracker); create a new WandbTracker "
+                           "to start another run")
     return self.run
 
 # %% ../nbs/08b_tracking.ipynb #89fdad93
