@@ -22,7 +22,8 @@ _MODULE_OF = {  # top-level name -> the module (lesson) that defines it
     'viz': 'viz',  # the plotting helpers, as a submodule
     'ModelConfig': 'model', 'TinyTransformer': 'model',
     'CharTokenizer': 'tokenizer', 'load_corpus': 'data', 'train_val_split': 'data',
-    'TrainConfig': 'scale', 'Trainer': 'scale',  # scale (06d) adds resume, mixed precision and DDP to the Trainer
+    # scale (06d) adds resume, mixed precision and DDP to the Trainer
+    'TrainConfig': 'scale', 'Trainer': 'scale',
     'generate': 'sampling', 'generate_batch': 'sampling', 'sample': 'sampling',
     'save_checkpoint': 'checkpoint', 'load_checkpoint': 'checkpoint', 'load_model': 'checkpoint',
     'CheckpointManager': 'checkpoint', 'CheckpointError': 'checkpoint',

@@ -38,12 +38,12 @@ class Preset:
 
 PRESETS = {
     'tiny': Preset(dict(d_model=64, n_heads=4, n_layers=2, max_len=64, dropout=0.0),
-                   dict(batch_size=16, context_len=64, max_steps=1500, lr=3e-3, min_lr=3e-4, warmup_steps=50,
-                        eval_interval=250, eval_steps=10, checkpoint_interval=100),
+                   dict(batch_size=16, context_len=64, max_steps=1500, lr=3e-3, min_lr=3e-4,
+                        warmup_steps=50, eval_interval=250, eval_steps=10, checkpoint_interval=100),
                    'under a minute on a CPU; for tests and demos'),
     'cpu': Preset(dict(d_model=128, n_heads=4, n_layers=4, max_len=64, dropout=0.0),
-                  dict(batch_size=12, context_len=64, max_steps=2000, lr=1e-3, min_lr=1e-4, warmup_steps=100,
-                       eval_interval=250, eval_steps=20, checkpoint_interval=250),
+                  dict(batch_size=12, context_len=64, max_steps=2000, lr=1e-3, min_lr=1e-4,
+                       warmup_steps=100, eval_interval=250, eval_steps=20, checkpoint_interval=250),
                   "nanoGPT's CPU configuration"),
     'course': Preset(dict(d_model=192, n_heads=6, n_layers=6, max_len=128, dropout=0.0),
                      dict(batch_size=32, context_len=128, max_steps=2500, lr=2e-3, min_lr=2e-4,
@@ -52,8 +52,8 @@ PRESETS = {
                      'the pretrained course model (about 30 minutes on 2 CPU cores, 50 on one)'),
     'shakespeare': Preset(dict(d_model=384, n_heads=6, n_layers=6, max_len=256, dropout=0.2),
                           dict(batch_size=64, context_len=256, max_steps=5000, lr=1e-3, min_lr=1e-4,
-                               warmup_steps=100, betas=(0.9, 0.99), eval_interval=250, eval_steps=200,
-                               checkpoint_interval=500),
+                               warmup_steps=100, betas=(0.9, 0.99), eval_interval=250,
+                               eval_steps=200, checkpoint_interval=500),
                           "nanoGPT's shakespeare_char; use a GPU"),
 }
 
@@ -66,7 +66,8 @@ def preset_configs(
     **overrides, # ModelConfig or TrainConfig fields to change; None keeps the preset's value
 )->tuple[ModelConfig, TrainConfig]:
     "The model and training configs of preset `name`, with `overrides` applied."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
     p, given = PRESETS[name], {k: v for k, v in overrides.items() if v is not None}
     model = {**p.model, **{k: v for k, v in given.items() if k in _MODEL_FIELDS}}
     train = {**p.train, **{k: v for k, v in given.items() if k not in _MODEL_FIELDS}}
@@ -79,13 +80,14 @@ def preset_configs(
 
 # %% ../nbs/09a_capstone.ipynb #8e3f2a10
 def resolve_device(
-    name:str|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None: $TINY_TRANSFORMER_DEVICE, else the best
+    name:str|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None: $TINY_TRANSFORMER_DEVICE or the best
 )->torch.device:
-    "The device `get_device` picks for `name`; one `ValueError` that says where a bad name came from."
+    "The device `get_device` picks for `name`; one `ValueError` saying where a bad name came from."
     try: return get_device(name).device
     except (ValueError, RuntimeError) as e:
         env = os.environ.get('TINY_TRANSFORMER_DEVICE')
-        source = f'--device {name}' if name else f'TINY_TRANSFORMER_DEVICE={env}' if env else 'device'
+        source = (f'--device {name}' if name else f'TINY_TRANSFORMER_DEVICE={env}' if env
+                  else 'device')
         raise ValueError(f"{source}: {e}") from None
 
 # %% ../nbs/09a_capstone.ipynb #2d7c9b02
@@ -104,9 +106,10 @@ def check_known_chars(text:str, tok:CharTokenizer, corpus:str|Path|None)->None:
     unknown = sorted(set(text) - set(tok.chars))
     if unknown:
         shown = ''.join(unknown[:_MAX_SHOWN]) + ('…' if len(unknown) > _MAX_SHOWN else '')
-        raise ValueError(f"corpus {str(corpus or 'shakespeare')!r} has {len(unknown)} characters the run's "
-                         f"vocabulary lacks ({shown!r}), which would train as <unk>; resume with the corpus "
-                         "the run started with, or pass --allow-new-chars (allow_new_chars=True)")
+        raise ValueError(f"corpus {str(corpus or 'shakespeare')!r} has {len(unknown)} characters "
+                         f"the run's vocabulary lacks ({shown!r}), which would train as <unk>; "
+                         "resume with the corpus the run started with, "
+                         "or pass --allow-new-chars (allow_new_chars=True)")
 
 # %% ../nbs/09a_capstone.ipynb #86122acf
 @dataclass
@@ -137,35 +140,42 @@ def _resume_from(out_dir:Path, resume:bool)->tuple[Path|None, dict|None]:
                          "expected a run folder (new, or made by train)")
     found = _checkpoint_files(out_dir)
     if not resume:
-        if found: raise ValueError(f"{str(out_dir)!r} already holds checkpoints; pass --resume (resume=True) "
-                                   "to continue, or choose another folder")
+        if found:
+            raise ValueError(f"{str(out_dir)!r} already holds checkpoints; "
+                             "pass --resume (resume=True) to continue, or choose another folder")
         return None, None
     latest = CheckpointManager(out_dir/'checkpoints').latest() if found else None
-    if latest is None: raise FileNotFoundError(f"nothing to resume in {str(out_dir)!r}: it holds no valid "
-                                               "checkpoint; drop --resume to start a run there")
+    if latest is None:
+        raise FileNotFoundError(f"nothing to resume in {str(out_dir)!r}: it holds no valid "
+                                "checkpoint; drop --resume to start a run there")
     ckpt = read_checkpoint(latest)
     if ckpt['meta']['tokenizer'] is None or ckpt['trainer_state'] is None:
-        raise CheckpointError(f"{str(latest)!r} has no tokenizer or no trainer state; it cannot resume a run")
+        raise CheckpointError(f"{str(latest)!r} has no tokenizer or no trainer state; "
+                              "it cannot resume a run")
     return latest, ckpt
 
 # %% ../nbs/09a_capstone.ipynb #6a1f3c04
 def _check_same_model(out_dir:Path, ckpt:dict, model:TinyTransformer)->None:
     "Raise `ValueError` naming how the run's checkpoint differs from `model` (dropout may change)."
     meta = ckpt['meta']
-    why = describe_mismatch(meta['model_config'], model.config.to_dict(), ckpt['model'], model.state_dict())
-    if why: raise ValueError(f"{str(out_dir)!r} was trained with a different model ({why.replace(chr(10), '; ')});"
-                             " resume with the preset and sizes it was trained with")
+    why = describe_mismatch(meta['model_config'], model.config.to_dict(), ckpt['model'],
+                            model.state_dict())
+    if why:
+        raise ValueError(f"{str(out_dir)!r} was trained with a different model "
+                         f"({why.replace(chr(10), '; ')}); "
+                         "resume with the preset and sizes it was trained with")
 
 # %% ../nbs/09a_capstone.ipynb #7b2e4d04
 def _remove_partial_run(out_dir:Path, made:list[Path])->None:
-    "Delete the paths a failed fresh run created (`made`, outermost first) unless it saved a checkpoint."
-    if _checkpoint_files(out_dir): return  # a checkpoint exists: the run can be resumed, keep everything
-    for p in reversed(made):
-        with contextlib.suppress(OSError): p.rmdir() if p.is_dir() else p.unlink()  # a folder only if empty
+    "Delete what a failed fresh run made (`made`, outermost first) unless it saved a checkpoint."
+    # a checkpoint exists: the run can be resumed, keep everything
+    if _checkpoint_files(out_dir): return
+    for p in reversed(made):  # rmdir removes a folder only if it is empty
+        with contextlib.suppress(OSError): p.rmdir() if p.is_dir() else p.unlink()
 
 # %% ../nbs/09a_capstone.ipynb #7b2e4d05
 def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None, max_steps:int)->None:
-    "Train with checkpoints and a metrics log in `out_dir` (rank 0); a failed fresh run leaves nothing."
+    "Train with checkpoints and metrics in `out_dir` (rank 0); a failed fresh run leaves nothing."
     made = [p for p in (out_dir, out_dir/'checkpoints', out_dir/'metrics.jsonl') if not p.exists()]
     try:
         manager = CheckpointManager(out_dir/'checkpoints', keep_last=2)
@@ -174,7 +184,8 @@ def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None, max_steps:int
             trainer.checkpoint_fn = manager
             trainer.callbacks.append(logger)
             trainer.train(max_steps)
-        if trainer.step and not manager.path_for(trainer.step).exists(): manager.save_trainer(trainer)
+        if trainer.step and not manager.path_for(trainer.step).exists():
+            manager.save_trainer(trainer)
     except BaseException:  # also Ctrl-C: clean up, then let it through
         if ckpt is None: _remove_partial_run(out_dir, made)
         raise
@@ -182,23 +193,27 @@ def _train_and_save(trainer:Trainer, out_dir:Path, ckpt:dict|None, max_steps:int
 # %% ../nbs/09a_capstone.ipynb #cee4a6cf
 def train_run(
     out_dir:str|Path, # run folder: checkpoints/ and metrics.jsonl go here
-    corpus:str|Path|None=None, # None: the bundled Shakespeare; 'tinyshakespeare'; or a UTF-8 text file
+    corpus:str|Path|None=None, # None: the bundled Shakespeare; 'tinyshakespeare'; or a UTF-8 file
     preset:str='tiny', # a key of PRESETS
     resume:bool=False, # continue from the newest valid checkpoint in out_dir
-    allow_new_chars:bool=False, # resume on a corpus with characters the run's vocabulary lacks (as <unk>)
-    **overrides, # ModelConfig/TrainConfig fields to change (max_steps, device, dropout, seed, progress, ...)
+    allow_new_chars:bool=False, # resume on a corpus with new characters (they train as <unk>)
+    **overrides, # ModelConfig/TrainConfig fields to change (max_steps, device, dropout, seed, ...)
 )->RunResult:
-    "Train a model on `corpus` with `preset`, checkpointing into `out_dir` (rank 0 only under `torchrun`)."
+    "Train on `corpus` with `preset`, checkpointing into `out_dir` (rank 0 only under `torchrun`)."
     out_dir = Path(out_dir)
     latest, ckpt = _resume_from(out_dir, resume)
-    resolve_device(overrides.get('device'))  # the one device check, before anything is read or written
+    # the one device check, before anything is read or written
+    resolve_device(overrides.get('device'))
     text = read_corpus(corpus)
-    tok = CharTokenizer.from_dict(ckpt['meta']['tokenizer']) if ckpt else CharTokenizer.from_text(text)
+    tok = (CharTokenizer.from_dict(ckpt['meta']['tokenizer']) if ckpt
+           else CharTokenizer.from_text(text))
     if ckpt and not allow_new_chars: check_known_chars(text, tok, corpus)
     model_cfg, train_cfg = preset_configs(preset, tok.vocab_size, **overrides)
     saved = ckpt['trainer_state'].get('train_config') if ckpt else None
-    if saved: train_cfg = keep_schedule(train_cfg, saved)  # a resumed run continues its own schedule exactly
-    stop_at = overrides.get('max_steps') or train_cfg.max_steps  # --steps only says where this run stops
+    # a resumed run continues its own schedule exactly
+    if saved: train_cfg = keep_schedule(train_cfg, saved)
+    # --steps only says where this run stops
+    stop_at = overrides.get('max_steps') or train_cfg.max_steps
     set_seed(train_cfg.seed)  # the same initial weights in every process
     model = TinyTransformer(model_cfg)
     if ckpt: _check_same_model(out_dir, ckpt, model)
@@ -215,7 +230,8 @@ def resolve_checkpoint(path:str|Path)->Path:
     path = Path(path)
     if path.is_file(): return path
     if not path.exists():
-        raise FileNotFoundError(f"{str(path)!r} does not exist; pass a checkpoint file or a run folder "
+        raise FileNotFoundError(f"{str(path)!r} does not exist; "
+                                "pass a checkpoint file or a run folder "
                                 "made by `tiny-transformer train`")
     for folder in (path/'checkpoints', path):
         if folder.is_dir() and (latest := CheckpointManager(folder).latest()): return latest
@@ -264,7 +280,7 @@ def continue_text(
     if not prompt: raise ValueError("prompt is empty; give at least one character (e.g. a newline)")
     ids = generate(model, tok.encode(prompt, strict=True), max_new_tokens, temperature=temperature,
                    top_k=top_k, top_p=top_p, seed=seed, stream=stream, suppress_ids=NOT_TEXT_IDS,
-                   slide=max(1, model.config.max_len // 4))  # drop a quarter: the cache keeps paying off
+                   slide=max(1, model.config.max_len // 4))  # drop a quarter: the cache pays off
     return (tok.decode([i]) for i in ids) if stream else tok.decode(ids)
 
 # %% ../nbs/09a_capstone.ipynb #4e5f6a03
@@ -279,15 +295,17 @@ def sample_text(
     stream:bool=False, # yield the text piece by piece
     device:str|None=None, # None: the best working device
 ):
-    "Continue `prompt` with the model in `checkpoint`: the text, or an iterator of pieces if `stream`."
+    "Continue `prompt` with the model in `checkpoint`: the text, or an iterator if `stream`."
     check_sampling(max_new_tokens, temperature, top_k, top_p, seed)
     model, tok = load_sampler(checkpoint, device)
-    return continue_text(model, tok, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream)
+    return continue_text(model, tok, prompt, max_new_tokens, temperature, top_k, top_p, seed,
+                         stream)
 
 # %% ../nbs/09a_capstone.ipynb #564b52c4
 class _Parser(argparse.ArgumentParser):
     "argparse that reports a bad command line in one line, naming the flag and the value."
-    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 def _int_at_least(low:int):
     "An argparse type: an int >= `low`."
@@ -302,7 +320,8 @@ def _int_at_least(low:int):
 def _positive_float(s:str)->float:
     "An argparse type: a finite float > 0."
     try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}") from None
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
     return v
@@ -312,17 +331,22 @@ def _train_flags(t):
     "The flags of `train`: the run, then model sizes, then training settings (None = the preset's)."
     t.add_argument('--out', required=True, help='run folder')
     t.add_argument('--preset', default='tiny', choices=sorted(PRESETS))
-    t.add_argument('--corpus', default=None, help="'tinyshakespeare', a path; default: the bundled text")
-    t.add_argument('--resume', action='store_true', help='continue from the newest checkpoint in --out')
-    t.add_argument('--allow-new-chars', action='store_true', help='resume on a corpus with new characters')
+    t.add_argument('--corpus', default=None,
+                   help="'tinyshakespeare', a path; default: the bundled text")
+    t.add_argument('--resume', action='store_true',
+                   help='continue from the newest checkpoint in --out')
+    t.add_argument('--allow-new-chars', action='store_true',
+                   help='resume on a corpus with new characters')
     t.add_argument('--quiet', action='store_true', help='no progress bar')
-    for flag in ('--d-model', '--n-layers', '--n-heads', '--batch-size', '--context-len', '--grad-accum'):
+    for flag in ('--d-model', '--n-layers', '--n-heads', '--batch-size', '--context-len',
+                 '--grad-accum'):
         t.add_argument(flag, type=_int_at_least(1), default=None)
     t.add_argument('--steps', type=_int_at_least(1), default=None, help='train until this step')
     t.add_argument('--warmup', type=_int_at_least(0), default=None)
     t.add_argument('--eval-interval', type=_int_at_least(0), default=None, help='0: never evaluate')
     t.add_argument('--seed', type=_int_at_least(0), default=None)
-    t.add_argument('--lr', type=_positive_float, default=None, help='peak learning rate (min_lr follows)')
+    t.add_argument('--lr', type=_positive_float, default=None,
+                   help='peak learning rate (min_lr follows)')
     t.add_argument('--dropout', type=float, default=None)
     t.add_argument('--schedule', default=None)
     t.add_argument('--device', default=None); t.add_argument('--precision', default=None)
@@ -331,16 +355,19 @@ def _train_flags(t):
 # %% ../nbs/09a_capstone.ipynb #73aede69
 def _parser()->argparse.ArgumentParser:
     "The `tiny-transformer` command line."
-    p = _Parser(prog='tiny-transformer', description='Train and sample the tiny-transformer course model.')
+    p = _Parser(prog='tiny-transformer',
+                description='Train and sample the tiny-transformer course model.')
     sub = p.add_subparsers(dest='command', required=True)
-    c = sub.add_parser('course', help='open the lessons in JupyterLab (other options go to JupyterLab)')
+    c = sub.add_parser('course',
+                       help='open the lessons in JupyterLab (other options go to JupyterLab)')
     c.add_argument('--port', type=_int_at_least(1), default=None)
     c.add_argument('--no-browser', action='store_true')
     sub.add_parser('doctor', help='check the install in seconds')
     d = sub.add_parser('demo', help='train a tiny model on the bundled Shakespeare, then sample')
     d.add_argument('--out', default='runs/demo')
     d.add_argument('--steps', type=_int_at_least(1), default=1500)
-    _train_flags(sub.add_parser('train', help='train a model; checkpoints and metrics.jsonl go to --out'))
+    _train_flags(sub.add_parser('train',
+                                help='train a model; checkpoints and metrics.jsonl go to --out'))
     g = sub.add_parser('generate', help='continue a prompt with a trained model')
     g.add_argument('checkpoint', help='a checkpoint file or a run folder')
     g.add_argument('--prompt', default='\n')
@@ -350,7 +377,8 @@ def _parser()->argparse.ArgumentParser:
     g.add_argument('--top-p', type=float, default=None)
     g.add_argument('--seed', type=_int_at_least(0), default=None)
     g.add_argument('--device', default=None)
-    g.add_argument('--interactive', action='store_true', help='read prompts from standard input, one per line')
+    g.add_argument('--interactive', action='store_true',
+                   help='read prompts from standard input, one per line')
     e = sub.add_parser('export', help='write a checkpoint as safetensors or a Hugging Face folder')
     e.add_argument('run', help='a checkpoint file or a run folder')
     e.add_argument('--format', required=True, choices=['safetensors', 'hf'])
@@ -360,9 +388,10 @@ def _parser()->argparse.ArgumentParser:
 
 # %% ../nbs/09a_capstone.ipynb #6b7c8d02
 _TRAIN_FLAGS = dict(steps='max_steps', batch_size='batch_size', context_len='context_len', lr='lr',
-                   grad_accum='grad_accum_steps', schedule='schedule', warmup='warmup_steps', seed='seed',
-                   eval_interval='eval_interval', precision='precision', device='device', compile='compile',
-                   d_model='d_model', n_layers='n_layers', n_heads='n_heads', dropout='dropout')
+                   grad_accum='grad_accum_steps', schedule='schedule', warmup='warmup_steps',
+                   seed='seed', eval_interval='eval_interval', precision='precision',
+                   device='device', compile='compile', d_model='d_model', n_layers='n_layers',
+                   n_heads='n_heads', dropout='dropout')
 
 def _end_distributed():
     "Leave the `torchrun` process group, if this process joined one."
@@ -372,15 +401,18 @@ def _end_distributed():
 def _cmd_train(a, out):
     "`tiny-transformer train`."
     if a.compile and 'compile' not in {f.name for f in fields(TrainConfig)}:
-        raise ValueError("--compile needs TrainConfig(compile=...), which this version lacks; drop --compile")
+        raise ValueError("--compile needs TrainConfig(compile=...), which this version lacks; "
+                         "drop --compile")
     overrides = {key: getattr(a, flag) for flag, key in _TRAIN_FLAGS.items()}
-    try: res = train_run(a.out, a.corpus, a.preset, resume=a.resume, allow_new_chars=a.allow_new_chars,
-                         progress=not a.quiet, live_plot=False, **overrides)
+    try: res = train_run(a.out, a.corpus, a.preset, resume=a.resume,
+                         allow_new_chars=a.allow_new_chars, progress=not a.quiet, live_plot=False,
+                         **overrides)
     finally: _end_distributed()
     if not res.trainer.dist.is_main: return
     last = res.trainer.history[-1] if res.trainer.history else {}
-    out.write(f"trained to step {res.trainer.step} (loss {last.get('loss', float('nan')):.3f}) on "
-              f"{res.trainer.dist.world_size} process(es); checkpoints in {Path(a.out)/'checkpoints'}\n")
+    out.write(f"trained to step {res.trainer.step} (loss {last.get('loss', float('nan')):.3f}) "
+              f"on {res.trainer.dist.world_size} process(es); "
+              f"checkpoints in {Path(a.out)/'checkpoints'}\n")
 
 # %% ../nbs/09a_capstone.ipynb #f44a48cf
 def _one_line(e:BaseException)->str:
@@ -393,32 +425,36 @@ def _stream(pieces, out):
     out.write('\n')
 
 def _interactive(model, tok, kw:dict, out)->int:
-    "Continue each line of standard input; a bad line is one line on stderr, and the status becomes 2."
+    "Continue each line of standard input; a bad line gives one line on stderr and status 2."
     status = 0
     for line in sys.stdin:
         try: pieces = continue_text(model, tok, line.rstrip('\n') or '\n', stream=True, **kw)
         except ValueError as e:
-            sys.stderr.write(f"tiny-transformer generate: error: {_one_line(e)}\n"); status = 2; continue
+            sys.stderr.write(f"tiny-transformer generate: error: {_one_line(e)}\n")
+            status = 2; continue
         _stream(pieces, out); out.flush()
     return status
 
 def _cmd_generate(a, out):
     "`tiny-transformer generate`: settings checked first, the model loaded once."
-    kw = dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
-              seed=a.seed)
+    kw = dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k,
+              top_p=a.top_p, seed=a.seed)
     check_sampling(**kw)
     model, tok = load_sampler(a.checkpoint, a.device)
     if a.interactive: return _interactive(model, tok, kw, out)
-    pieces = continue_text(model, tok, a.prompt, stream=True, **kw)  # a bad prompt raises before any output
+    # a bad prompt raises before any output
+    pieces = continue_text(model, tok, a.prompt, stream=True, **kw)
     out.write(a.prompt); _stream(pieces, out)
 
 def _cmd_demo(a, out):
     "`tiny-transformer demo`: train (or continue) the tiny preset, then sample."
     out_dir = Path(a.out)
-    res = train_run(out_dir, preset='tiny', resume=bool(_checkpoint_files(out_dir)), max_steps=a.steps,
-                    progress=True, live_plot=False)
-    if res.trainer.history: out.write(f"step {res.trainer.step}: loss {res.trainer.history[-1]['loss']:.3f}\n")
-    out.write('ROMEO:'); _stream(sample_text(out_dir, 'ROMEO:', max_new_tokens=200, seed=0, stream=True), out)
+    res = train_run(out_dir, preset='tiny', resume=bool(_checkpoint_files(out_dir)),
+                    max_steps=a.steps, progress=True, live_plot=False)
+    if res.trainer.history:
+        out.write(f"step {res.trainer.step}: loss {res.trainer.history[-1]['loss']:.3f}\n")
+    out.write('ROMEO:')
+    _stream(sample_text(out_dir, 'ROMEO:', max_new_tokens=200, seed=0, stream=True), out)
 
 def _cmd_info(a, out):
     "`tiny-transformer info`; a bad $TINY_TRANSFORMER_DEVICE is one clear line."
@@ -433,7 +469,8 @@ def _cmd_export(a, out):
     ckpt, dest = resolve_checkpoint(a.run), Path(a.out)
     if dest.exists() and not dest.is_dir():
         raise ValueError(f"--out {str(dest)!r} is an existing file; expected a folder")
-    export = importlib.import_module('tiny_transformer.export')  # lesson 08c; its dependencies load only here
+    # lesson 08c; its dependencies load only here
+    export = importlib.import_module('tiny_transformer.export')
     path = getattr(export, _EXPORTERS[a.format])(ckpt, dest)
     out.write(f"exported {ckpt} as {a.format} to {path}\n")
 
@@ -453,12 +490,15 @@ def _cmd_course(a, out):
     lessons = find_lessons()
     if lessons is None: raise FileNotFoundError(
         "the lesson notebooks are not installed with the package; get them with `git clone "
-        "https://github.com/tiny-transformer/tiny-transformer` and run `tiny-transformer course` there")
+        "https://github.com/tiny-transformer/tiny-transformer` "
+        "and run `tiny-transformer course` there")
     if importlib.util.find_spec('jupyterlab') is None:
-        raise ImportError("JupyterLab is not installed; run `pip install 'tiny-transformer[course]'`")
+        raise ImportError("JupyterLab is not installed; "
+                          "run `pip install 'tiny-transformer[course]'`")
     cmd = [sys.executable, '-m', 'jupyterlab', f'--ServerApp.root_dir={lessons}',
            f'--LabApp.default_url=/lab/tree/{COURSE_START}']
-    cmd += [f'--port={a.port}'] * bool(a.port) + ['--no-browser'] * a.no_browser + a.jupyter_args
+    cmd += [f'--port={a.port}'] * bool(a.port) + ['--no-browser'] * a.no_browser
+    cmd += a.jupyter_args
     out.write(f"opening the course in {lessons} (stop with Ctrl-C)\n"); out.flush()
     try: return subprocess.call(cmd)
     except KeyboardInterrupt: return 0
@@ -471,7 +511,8 @@ def _doctor_device(state):
     "The device computes a known answer."
     d = resolve_device()
     x = torch.arange(12., device=d).reshape(3, 4)
-    if (got := (x @ x.T).trace().item()) != 506: raise RuntimeError(f"{d} computed {got}; expected 506")
+    if (got := (x @ x.T).trace().item()) != 506:
+        raise RuntimeError(f"{d} computed {got}; expected 506")
     return f"{d} ({get_device().reason})"
 
 def _doctor_pretrained(state):
@@ -486,20 +527,23 @@ def _doctor_train(state):
     "Five optimizer steps of a very small model on the bundled corpus."
     text = load_corpus()[:20_000]
     tok = CharTokenizer.from_text(text)
-    mcfg, tcfg = preset_configs('tiny', tok.vocab_size, d_model=32, n_layers=1, n_heads=2, max_len=32,
-                                context_len=32, batch_size=4, max_steps=5, warmup_steps=1, eval_interval=0,
-                                checkpoint_interval=0, progress=False, live_plot=False,
-                                device=str(resolve_device()))
+    mcfg, tcfg = preset_configs('tiny', tok.vocab_size, d_model=32, n_layers=1, n_heads=2,
+                                max_len=32, context_len=32, batch_size=4, max_steps=5,
+                                warmup_steps=1, eval_interval=0, checkpoint_interval=0,
+                                progress=False, live_plot=False, device=str(resolve_device()))
     set_seed(0)
-    rows = Trainer(model := TinyTransformer(mcfg), torch.tensor(tok.encode(text)), None, tcfg).train()
-    if not math.isfinite(loss := rows[-1]['loss']): raise RuntimeError(f"the loss is {loss} after 5 steps")
+    model = TinyTransformer(mcfg)
+    rows = Trainer(model, torch.tensor(tok.encode(text)), None, tcfg).train()
+    if not math.isfinite(loss := rows[-1]['loss']):
+        raise RuntimeError(f"the loss is {loss} after 5 steps")
     state.update(model=model, tok=tok)
     return f"5 steps, loss {rows[0]['loss']:.2f} -> {rows[-1]['loss']:.2f}"
 
 def _doctor_sample(state):
     "20 characters from the model just trained."
     if 'model' not in state: raise RuntimeError("needs the training check to pass first")
-    with evaluating(state['model']) as m: text = continue_text(m, state['tok'], 'ROMEO:', 20, seed=0)
+    with evaluating(state['model']) as m:
+        text = continue_text(m, state['tok'], 'ROMEO:', 20, seed=0)
     if len(text) != 20: raise RuntimeError(f"got {len(text)} characters; expected 20")
     return repr(text)
 
@@ -525,9 +569,11 @@ def _cmd_doctor(a, out)->int:
         except _Skip as e: out.write(f"skip  {name}: {e}\n")
         except Exception as e:  # a doctor reports every failure, whatever its type
             failed += 1
-            out.write(f"FAIL  {name}: {type(e).__name__}: {_one_line(e)[:300]}; what to do: {todo}\n")
+            out.write(f"FAIL  {name}: {type(e).__name__}: {_one_line(e)[:300]}; "
+                      f"what to do: {todo}\n")
         out.flush()
-    out.write("all checks passed\n" if not failed else f"{failed} check(s) failed; see the FAIL lines\n")
+    out.write("all checks passed\n" if not failed
+              else f"{failed} check(s) failed; see the FAIL lines\n")
     return 1 if failed else 0
 
 # %% ../nbs/09a_capstone.ipynb #fa722925
@@ -545,8 +591,9 @@ def _error_line(command:str, e:BaseException)->str:
 
 def _quiet_broken_pipe(out)->int:
     "The reader went away (`| head`): stop quietly with status 0, as Unix tools do."
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # StringIO has no file descriptor
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # so the flush at exit cannot fail again
+    # StringIO has no file descriptor; the dup2 is so the flush at exit cannot fail again
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return 0
 
 # %% ../nbs/09a_capstone.ipynb #9e0f1a02
@@ -555,7 +602,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     sys.stderr.write(f"tiny-transformer: warning: {_one_line(message)}\n")
 
 def main(argv:list[str]|None=None, out=None)->int:
-    "Run the `tiny-transformer` command; return its exit status (2 for bad input, with one line on stderr)."
+    "Run the `tiny-transformer` command; return the exit status (2: bad input, one line on stderr)."
     out = out or sys.stdout
     p = _parser()
     try:

@@ -50,25 +50,32 @@ def _describe(got, want)->str:
         part = next(i for i, (g, w) in enumerate(zip(got, want)) if not _same(g, w))
         return f"value {part} of the returned tuple: {_describe(got[part], want[part])}"
     if isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor):
-        if got.shape != want.shape: return f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
-        if (got.dtype == torch.bool) != (want.dtype == torch.bool): return f"expected dtype {want.dtype}, got {got.dtype}"
+        if got.shape != want.shape:
+            return f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+        if (got.dtype == torch.bool) != (want.dtype == torch.bool):
+            return f"expected dtype {want.dtype}, got {got.dtype}"
         g, w = got.detach().double(), want.detach().double()
-        at = tuple(int(i) for i in (~(torch.isclose(g, w, atol=1e-5, rtol=1e-5) | (g == w))).nonzero()[0])
+        differs = ~(torch.isclose(g, w, atol=1e-5, rtol=1e-5) | (g == w))
+        at = tuple(int(i) for i in differs.nonzero()[0])
         return f"at index {at} expected {w[at].item():.4g}, got {g[at].item():.4g}"
     return f"expected {_show(want)}, got {_show(got)}"
 
 def _same(got, want, atol:float=1e-5)->bool:
-    "Whether `got` equals `want`: tensors of the same shape and values within `atol` (-inf where -inf), tuples elementwise."
+    "Whether `got` equals `want`: same shape, values within `atol`, matching -inf; tuples per item."
     if isinstance(want, tuple):
-        return isinstance(got, tuple) and len(got) == len(want) and all(_same(g, w, atol) for g, w in zip(got, want))
+        return (isinstance(got, tuple) and len(got) == len(want)
+                and all(_same(g, w, atol) for g, w in zip(got, want)))
     if isinstance(want, torch.Tensor):
         if not isinstance(got, torch.Tensor) or got.shape != want.shape: return False
-        if want.dtype == torch.bool or got.dtype == torch.bool: return got.dtype == want.dtype and torch.equal(got, want)
+        if want.dtype == torch.bool or got.dtype == torch.bool:
+            return got.dtype == want.dtype and torch.equal(got, want)
         g, w = got.detach().double(), want.detach().double()
-        if not torch.equal(torch.isinf(g), torch.isinf(w)) or not torch.equal(g[torch.isinf(g)], w[torch.isinf(w)]): return False
+        if not torch.equal(torch.isinf(g), torch.isinf(w)): return False
+        if not torch.equal(g[torch.isinf(g)], w[torch.isinf(w)]): return False
         fin = ~torch.isinf(w)
         return bool(torch.allclose(g[fin], w[fin], atol=atol, rtol=1e-5))
-    if isinstance(want, float): return isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-6, abs_tol=atol)
+    if isinstance(want, float):
+        return isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-6, abs_tol=atol)
     return got == want
 
 # %% ../nbs/11_exercises.ipynb #cc1e4136
@@ -81,24 +88,28 @@ def run_checks(
     hint:str='', # the hint when the answer matches no known mistake
     atol:float=1e-5, # tolerance for float results
 )->CheckResult:
-    "Run `fn` on every case and compare with `reference`; the first failure says which input, expected vs got, and a hint."
+    "Run `fn` on each case against `reference`; a failure names the input, expected vs got, a hint."
     for i, (desc, args, kwargs) in enumerate(cases):
         want = reference(*args, **kwargs)
         try: got = fn(*args, **kwargs)
         except NotImplementedError:
-            return CheckResult(False, "not written yet: replace `raise NotImplementedError` with your code, then run this cell again")
+            return CheckResult(False, "not written yet: replace `raise NotImplementedError` "
+                                      "with your code, then run this cell again")
         except Exception as e:
-            return CheckResult(False, f"input {i + 1} of {len(cases)} ({desc}) raised {type(e).__name__}: {e}")
+            return CheckResult(False, f"input {i + 1} of {len(cases)} ({desc}) raised "
+                                      f"{type(e).__name__}: {e}")
         if not _same(got, want, atol):
             known = next((h for bad, h in wrong if _matches(bad, args, kwargs, got, atol)), hint)
-            return CheckResult(False, f"input {i + 1} of {len(cases)} ({desc}): {_describe(got, want)}."
-                                      + (f" Hint: {known}" if known else ''))
+            hint_text = f" Hint: {known}" if known else ''
+            return CheckResult(False, f"input {i + 1} of {len(cases)} ({desc}): "
+                                      f"{_describe(got, want)}." + hint_text)
     return CheckResult(True, f"{what} on {len(cases)} inputs")
 
 def _matches(bad, args, kwargs, got, atol)->bool:
     "Whether `got` is what the known-wrong function `bad` returns for these arguments."
     try: return _same(got, bad(*args, **kwargs), atol)
-    except Exception: return False  # a wrong variant that cannot even run on this input is not the learner's mistake
+    # a wrong variant that cannot even run on this input is not the learner's mistake
+    except Exception: return False
 
 # %% ../nbs/11_exercises.ipynb #3a7388c7
 N_RANDOM = 50  # random inputs per checker, besides the edge cases
@@ -120,7 +131,8 @@ def _attention_cases()->list:
         S = max(S, L)
         q, k, v = (torch.randn(B, n, d, generator=g) for n in (L, S, S))
         mask = torch.ones(L, S, dtype=torch.bool).tril(S - L) if i % 2 else None
-        cases.append((f"q {tuple(q.shape)}, k {tuple(k.shape)}" + (", causal mask" if i % 2 else ""), (q, k, v), dict(mask=mask)))
+        desc = f"q {tuple(q.shape)}, k {tuple(k.shape)}" + (", causal mask" if i % 2 else "")
+        cases.append((desc, (q, k, v), dict(mask=mask)))
     q = torch.full((1, 2, 8), 3.0)
     cases.append(("large equal scores", (q, q, torch.randn(1, 2, 8, generator=g)), dict(mask=None)))
     return cases
@@ -138,10 +150,11 @@ def check_attention(
         return (w @ v.double()).to(q.dtype), w.to(q.dtype)
     return run_checks(fn, _attention_cases(), _attention_ref, "matches PyTorch's attention",
                       wrong=((unscaled, "divide the scores by sqrt(d_k) before the softmax."),
-                             (mask_after_softmax, "mask the scores with -inf *before* the softmax; zeroing weights "
-                                                  "after it leaves rows that no longer sum to 1.")),
-                      hint="compute scores = q @ k.transpose(-2, -1) / sqrt(d_k), fill masked scores with -inf, "
-                           "softmax over the last dim, then weights @ v.")
+                             (mask_after_softmax, "mask the scores with -inf *before* the "
+                                                  "softmax; zeroing weights after it leaves rows "
+                                                  "that no longer sum to 1.")),
+                      hint="compute scores = q @ k.transpose(-2, -1) / sqrt(d_k), fill masked "
+                           "scores with -inf, softmax over the last dim, then weights @ v.")
 
 # %% ../nbs/11_exercises.ipynb #d3fa1813
 def _causal_ref(n_queries, n_keys=None):
@@ -150,20 +163,24 @@ def _causal_ref(n_queries, n_keys=None):
     return torch.ones(n_queries, S, dtype=torch.bool).tril(S - n_queries)
 
 def check_causal_mask(
-    fn, # fn(n_queries, n_keys=None) -> bool (n_queries, n_keys), True = may attend; queries are the LAST positions
+    fn, # fn(n_queries, n_keys=None) -> bool (n_queries, n_keys), True = may attend; queries last
 )->CheckResult:
-    "Check a causal mask, also when the queries are the last positions of a longer (cached) sequence."
+    "Check a causal mask, also when the queries are the last positions of a longer (cached) one."
     cases = [(f"L={L}, S={S}", (L,), dict(n_keys=S)) for L in range(1, 6) for S in range(L, 8)]
     cases += [("L=4, n_keys left out", (4,), {})]
     inverted = lambda L, n_keys=None: ~_causal_ref(L, n_keys)
-    no_self = lambda L, n_keys=None: _causal_ref(L, n_keys).tril((L if n_keys is None else n_keys) - L - 1)
-    top_left = lambda L, n_keys=None: torch.ones(L, L if n_keys is None else n_keys, dtype=torch.bool).tril()
+    no_self = lambda L, n_keys=None: _causal_ref(L, n_keys).tril((L if n_keys is None else n_keys)
+                                                                 - L - 1)
+    top_left = lambda L, n_keys=None: torch.ones(L, L if n_keys is None else n_keys,
+                                                 dtype=torch.bool).tril()
     return run_checks(fn, cases, _causal_ref, "masks the future exactly",
-                      wrong=((inverted, "True must mean *may attend*; yours marks the positions to block."),
-                             (top_left, "with S > L the queries are the *last* L positions: shift the diagonal "
-                                        "by S - L (`tril(S - L)`)."),
+                      wrong=((inverted, "True must mean *may attend*; "
+                                        "yours marks the positions to block."),
+                             (top_left, "with S > L the queries are the *last* L positions: "
+                                        "shift the diagonal by S - L (`tril(S - L)`)."),
                              (no_self, "a position may attend to itself: keep the diagonal.")),
-                      hint="start from torch.ones(L, S, dtype=torch.bool) and keep the lower triangle.")
+                      hint="start from torch.ones(L, S, dtype=torch.bool) "
+                           "and keep the lower triangle.")
 
 # %% ../nbs/11_exercises.ipynb #5e750fc7
 def _split_ref(x, n_heads):
@@ -176,8 +193,9 @@ def _merge_ref(x):
 
 def _head_cases():
     g = _gen(2)
-    return [(f"x {(B, T, nh * hs)}, n_heads={nh}", (torch.randn(B, T, nh * hs, generator=g), nh), {})
-            for B, T, nh, hs in [(1, 1, 1, 1), (2, 3, 2, 4), (3, 5, 4, 2), (1, 7, 3, 5), (2, 2, 6, 1)]]
+    shapes = [(1, 1, 1, 1), (2, 3, 2, 4), (3, 5, 4, 2), (1, 7, 3, 5), (2, 2, 6, 1)]  # B, T, nh, hs
+    return [(f"x {(B, T, nh * hs)}, n_heads={nh}", (torch.randn(B, T, nh * hs, generator=g), nh),
+             {}) for B, T, nh, hs in shapes]
 
 def check_split_heads(
     fn, # fn(x, n_heads): (B, T, C) -> (B, n_heads, T, C // n_heads)
@@ -185,8 +203,9 @@ def check_split_heads(
     "Check splitting the channels into heads."
     no_transpose = lambda x, nh: x.reshape(x.shape[0], nh, x.shape[1], -1)
     return run_checks(fn, _head_cases(), _split_ref, "splits heads like the course",
-                      wrong=((no_transpose, "reshaping straight to (B, nh, T, hs) mixes time steps into heads: view as "
-                                            "(B, T, nh, hs) first, then transpose(1, 2)."),))
+                      wrong=((no_transpose, "reshaping straight to (B, nh, T, hs) mixes time steps "
+                                            "into heads: view as (B, T, nh, hs) first, "
+                                            "then transpose(1, 2)."),))
 
 def check_merge_heads(
     fn, # fn(x): (B, n_heads, T, hs) -> (B, T, n_heads * hs)
@@ -195,7 +214,8 @@ def check_merge_heads(
     cases = [(d.replace('x ', 'heads of x '), (_split_ref(*a),), {}) for d, a, _ in _head_cases()]
     no_transpose = lambda x: x.reshape(x.shape[0], x.shape[2], -1)
     return run_checks(fn, cases, _merge_ref, "merges heads back exactly",
-                      wrong=((no_transpose, "transpose(1, 2) back to (B, T, nh, hs) before flattening the heads."),))
+                      wrong=((no_transpose, "transpose(1, 2) back to (B, T, nh, hs) "
+                                            "before flattening the heads."),))
 
 # %% ../nbs/11_exercises.ipynb #ecf6278c
 def _block_parts(seed):
@@ -206,7 +226,8 @@ def _block_parts(seed):
     for ln in (ln_1, ln_2): torch.nn.init.normal_(ln.weight); torch.nn.init.normal_(ln.bias)
     proj = torch.nn.Linear(d, d)
     mlp = torch.nn.Sequential(torch.nn.Linear(d, 4 * d), torch.nn.GELU(), torch.nn.Linear(4 * d, d))
-    attn = lambda x: proj(x.cumsum(1) / torch.arange(1, x.shape[1] + 1)[:, None])  # mixes earlier positions, like attention
+    # mixes earlier positions, like attention
+    attn = lambda x: proj(x.cumsum(1) / torch.arange(1, x.shape[1] + 1)[:, None])
     return torch.randn(2, 5, d) * 3, ln_1, attn, ln_2, mlp
 
 def _prenorm_ref(x, ln_1, attn, ln_2, mlp):
@@ -214,7 +235,7 @@ def _prenorm_ref(x, ln_1, attn, ln_2, mlp):
     return x + mlp(ln_2(x))
 
 def check_prenorm_block(
-    fn, # fn(x, ln_1, attn, ln_2, mlp) -> x after one Pre-LN block; attn and mlp are callables (B, T, C) -> (B, T, C)
+    fn, # fn(x, ln_1, attn, ln_2, mlp) -> x after a Pre-LN block; attn, mlp: (B, T, C) -> (B, T, C)
 )->CheckResult:
     "Check a Pre-LN transformer block built from its parts."
     cases = [(f"seed {s}", _block_parts(s), {}) for s in range(5)]
@@ -224,13 +245,14 @@ def check_prenorm_block(
         return run_checks(fn, cases, _prenorm_ref, "computes a Pre-LN block",
                           wrong=((post_ln, "this is Post-LN: normalise the *input* of each branch "
                                            "(x + attn(ln_1(x))), not the sum."),
-                                 (no_residual, "add each branch back to its input: x = x + attn(ln_1(x)), "
+                                 (no_residual, "add each branch back to its input: "
+                                               "x = x + attn(ln_1(x)), "
                                                "then x = x + mlp(ln_2(x)).")),
                           hint="x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)).")
 
 # %% ../nbs/11_exercises.ipynb #7c994976
 def _block_params_ref(d_model, d_ff):
-    "Parameters of one Pre-LN block with biases: two LayerNorms, q/k/v/out projections, a two-layer MLP."
+    "Parameters of one Pre-LN block with biases: two LayerNorms, q/k/v/out projections, an MLP."
     norms = 2 * 2 * d_model
     attention = 4 * (d_model * d_model + d_model)
     mlp = d_model * d_ff + d_ff + d_ff * d_model + d_model
@@ -239,15 +261,18 @@ def _block_params_ref(d_model, d_ff):
 def check_block_params(
     fn, # fn(d_model, d_ff) -> the number of parameters of one block (biases included)
 )->CheckResult:
-    "Check a parameter count of one transformer block against the formula behind the course's block."
-    cases = [(f"d_model={d}, d_ff={f}", (d, f), {}) for d, f in [(8, 32), (64, 256), (128, 512), (384, 1536), (10, 7)]]
+    "Check a parameter count of one transformer block against the course block's formula."
+    sizes = [(8, 32), (64, 256), (128, 512), (384, 1536), (10, 7)]
+    cases = [(f"d_model={d}, d_ff={f}", (d, f), {}) for d, f in sizes]
     no_bias = lambda d, f: 4 * d * d + 2 * d * f + 2 * 2 * d
     no_norm = lambda d, f: _block_params_ref(d, f) - 4 * d
     return run_checks(fn, cases, _block_params_ref, "counts every weight, bias and gain",
-                      wrong=((no_bias, "every linear layer has a bias too (d_model or d_ff numbers each)."),
-                             (no_norm, "each LayerNorm has a gain and a bias: 2 * d_model per norm, two norms.")),
-                      hint="q, k, v and the output projection are d_model x d_model (+ bias); the MLP is d_model -> "
-                           "d_ff -> d_model (+ biases); two LayerNorms.")
+                      wrong=((no_bias, "every linear layer has a bias too "
+                                       "(d_model or d_ff numbers each)."),
+                             (no_norm, "each LayerNorm has a gain and a bias: "
+                                       "2 * d_model per norm, two norms.")),
+                      hint="q, k, v and the output projection are d_model x d_model (+ bias); "
+                           "the MLP is d_model -> d_ff -> d_model (+ biases); two LayerNorms.")
 
 # %% ../nbs/11_exercises.ipynb #2aaa3f3c
 def _sinusoid_ref(max_len, d_model):
@@ -261,59 +286,72 @@ def check_sinusoidal_encoding(
     fn, # fn(max_len, d_model) -> (max_len, d_model): sin on even columns, cos on odd ones
 )->CheckResult:
     "Check the sinusoidal position table of *Attention Is All You Need*, odd widths included."
-    cases = [(f"max_len={n}, d_model={d}", (n, d), {}) for n, d in [(1, 2), (4, 4), (16, 8), (50, 32), (7, 5), (3, 1)]]
+    sizes = [(1, 2), (4, 4), (16, 8), (50, 32), (7, 5), (3, 1)]
+    cases = [(f"max_len={n}, d_model={d}", (n, d), {}) for n, d in sizes]
     swapped = lambda n, d: _sinusoid_ref(n, d + d % 2)[:, [i ^ 1 for i in range(d + d % 2)]][:, :d]
     def per_column(n, d):
-        angles = torch.arange(n, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(d, dtype=torch.float64) / d)
+        freqs = 10000.0 ** (-torch.arange(d, dtype=torch.float64) / d)
+        angles = torch.arange(n, dtype=torch.float64)[:, None] * freqs
         pe = torch.where(torch.arange(d) % 2 == 0, torch.sin(angles), torch.cos(angles))
         return pe.float()
     return run_checks(fn, cases, _sinusoid_ref, "matches the paper's table", atol=1e-4,
                       wrong=((swapped, "even columns take the sine, odd columns the cosine."),
-                             (per_column, "columns 2i and 2i+1 share one frequency, 10000^(-2i/d_model): use "
-                                          "torch.arange(0, d_model, 2) for the exponents.")),
-                      hint="angle[pos, i] = pos / 10000^(2i / d_model); sin on columns 0, 2, 4…, cos on 1, 3, 5…")
+                             (per_column, "columns 2i and 2i+1 share one frequency, "
+                                          "10000^(-2i/d_model): use torch.arange(0, d_model, 2) "
+                                          "for the exponents.")),
+                      hint="angle[pos, i] = pos / 10000^(2i / d_model); "
+                           "sin on columns 0, 2, 4…, cos on 1, 3, 5…")
 
 # %% ../nbs/11_exercises.ipynb #d9cac51a
 def _positions_ref(n_new, n_cached): return torch.arange(n_cached, n_cached + n_new)
 
 def check_positions_after_cache(
-    fn, # fn(n_new, n_cached) -> the positions (n_new,) of new tokens when n_cached tokens are already in the cache
+    fn, # fn(n_new, n_cached) -> the positions (n_new,) of new tokens after n_cached cached ones
 )->CheckResult:
     "Check the positions of new tokens that follow a key/value cache."
     cases = [(f"{n} new after {c} cached", (n, c), {}) for n in (1, 3, 8) for c in (0, 1, 5, 60)]
     from_zero = lambda n, c: torch.arange(n)
     return run_checks(fn, cases, _positions_ref, "continues the positions after the cache",
-                      wrong=((from_zero, "new tokens continue after the cached ones: start at n_cached, not 0."),),
+                      wrong=((from_zero, "new tokens continue after the cached ones: "
+                                         "start at n_cached, not 0."),),
                       hint="torch.arange(n_cached, n_cached + n_new).")
 
 # %% ../nbs/11_exercises.ipynb #1a6d221b
 def _loss_cases():
     g, cases = _gen(3), []
     for i in range(N_RANDOM):
-        B, T, V = (int(torch.randint(1, 5, (), generator=g)), int(torch.randint(1, 9, (), generator=g)),
+        B, T, V = (int(torch.randint(1, 5, (), generator=g)),
+                   int(torch.randint(1, 9, (), generator=g)),
                    int(torch.randint(2, 12, (), generator=g)))
-        logits, targets = torch.randn(B, T, V, generator=g), torch.randint(0, V, (B, T), generator=g)
-        if i % 2: targets[:, int(torch.randint(0, T, (), generator=g)):] = IGNORE_INDEX  # right padding
-        if targets.ne(IGNORE_INDEX).any(): cases.append((f"logits {(B, T, V)}" + (", padded" if i % 2 else ""), (logits, targets), {}))
+        logits = torch.randn(B, T, V, generator=g)
+        targets = torch.randint(0, V, (B, T), generator=g)
+        if i % 2:  # right padding
+            targets[:, int(torch.randint(0, T, (), generator=g)):] = IGNORE_INDEX
+        if targets.ne(IGNORE_INDEX).any():
+            desc = f"logits {(B, T, V)}" + (", padded" if i % 2 else "")
+            cases.append((desc, (logits, targets), {}))
     return cases
 
 def _lm_loss_ref(logits, targets):
-    return F.cross_entropy(logits.flatten(0, 1).double(), targets.flatten(), ignore_index=IGNORE_INDEX).float()
+    return F.cross_entropy(logits.flatten(0, 1).double(), targets.flatten(),
+                           ignore_index=IGNORE_INDEX).float()
 
 def check_lm_loss(
-    fn, # fn(logits (B, T, V), targets (B, T)) -> scalar: mean cross-entropy over targets != IGNORE_INDEX (-100)
+    fn, # fn(logits (B, T, V), targets (B, T)) -> mean cross-entropy over targets != IGNORE_INDEX
 )->CheckResult:
     "Check the language-model loss, padding never counted."
     def counts_padding(logits, targets):
-        per_token = F.cross_entropy(logits.flatten(0, 1).double(), targets.flatten(), ignore_index=IGNORE_INDEX,
-                                    reduction='none')
+        per_token = F.cross_entropy(logits.flatten(0, 1).double(), targets.flatten(),
+                                    ignore_index=IGNORE_INDEX, reduction='none')
         return per_token.mean().float()  # the ignored positions add 0 but still count in the mean
-    return run_checks(fn, _loss_cases(), _lm_loss_ref, "matches cross-entropy that ignores padding", atol=1e-4,
-                      wrong=((counts_padding, "padding positions must not count: average over the targets that "
-                                              "are not IGNORE_INDEX only (F.cross_entropy(..., ignore_index=...) "
+    return run_checks(fn, _loss_cases(), _lm_loss_ref, "matches cross-entropy that ignores padding",
+                      atol=1e-4,
+                      wrong=((counts_padding, "padding positions must not count: average over "
+                                              "the targets that are not IGNORE_INDEX only "
+                                              "(F.cross_entropy(..., ignore_index=...) "
                                               "does this)."),),
-                      hint="flatten logits to (B*T, V) and targets to (B*T,), then F.cross_entropy with "
-                           "ignore_index=IGNORE_INDEX.")
+                      hint="flatten logits to (B*T, V) and targets to (B*T,), "
+                           "then F.cross_entropy with ignore_index=IGNORE_INDEX.")
 
 # %% ../nbs/11_exercises.ipynb #2eb3bf9b
 def _shift_ref(ids): return ids[:-1], ids[1:]
@@ -326,7 +364,8 @@ def check_shift_targets(
     cases = [(f"{n} ids", (torch.randint(0, 65, (n,), generator=g),), {}) for n in (2, 3, 10, 64)]
     same_pos = lambda ids: (ids[:-1], ids[:-1])
     return run_checks(fn, cases, _shift_ref, "pairs every token with the next one",
-                      wrong=((same_pos, "the target at position t is the token at t + 1: y = ids[1:]."),))
+                      wrong=((same_pos, "the target at position t is the token at t + 1: "
+                                        "y = ids[1:]."),))
 
 # %% ../nbs/11_exercises.ipynb #a3a0e195
 def _lr_ref(step, max_lr, min_lr, warmup_steps, max_steps):
@@ -336,48 +375,62 @@ def _lr_ref(step, max_lr, min_lr, warmup_steps, max_steps):
     return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
 
 def check_warmup_cosine(
-    fn, # fn(step, max_lr, min_lr, warmup_steps, max_steps) -> learning rate of optimizer step `step` (from 0)
+    fn, # fn(step, max_lr, min_lr, warmup_steps, max_steps) -> the LR of step `step` (from 0)
 )->CheckResult:
-    "Check a linear warmup followed by a cosine decay to `min_lr`, at every step of a few schedules."
+    "Check a linear warmup, then a cosine decay to `min_lr`, at every step of a few schedules."
     cases = [(f"step {s} of ({lr}, {mn}, warmup {w}, max {m})", (s, lr, mn, w, m), {})
-             for lr, mn, w, m in [(1e-3, 1e-4, 10, 100), (3e-3, 0.0, 0, 20), (1.0, 0.1, 5, 5)] for s in range(m + 3)]
+             for lr, mn, w, m in [(1e-3, 1e-4, 10, 100), (3e-3, 0.0, 0, 20), (1.0, 0.1, 5, 5)]
+             for s in range(m + 3)]
     warmup_from_zero = lambda s, lr, mn, w, m: lr * s / w if s < w else _lr_ref(s, lr, mn, w, m)
-    no_floor = lambda s, lr, mn, w, m: _lr_ref(s, lr, 0.0, w, m) if s >= w else _lr_ref(s, lr, mn, w, m)
+    no_floor = lambda s, lr, mn, w, m: (_lr_ref(s, lr, 0.0, w, m) if s >= w
+                                        else _lr_ref(s, lr, mn, w, m))
     return run_checks(fn, cases, _lr_ref, "follows warmup then cosine decay", atol=1e-12,
-                      wrong=((warmup_from_zero, "step 0 must already train: warm up as max_lr * (step + 1) / "
-                                                "(warmup_steps + 1), never 0."),
+                      wrong=((warmup_from_zero, "step 0 must already train: warm up as "
+                                                "max_lr * (step + 1) / (warmup_steps + 1), "
+                                                "never 0."),
                              (no_floor, "the cosine decays to min_lr, not to 0: "
-                                        "min_lr + 0.5 * (1 + cos(pi * progress)) * (max_lr - min_lr).")),
-                      hint="during warmup max_lr * (step + 1) / (warmup_steps + 1); then progress = (step - warmup) / "
-                           "(max_steps - warmup), capped at 1, through the cosine.")
+                                        "min_lr + 0.5 * (1 + cos(pi * progress)) "
+                                        "* (max_lr - min_lr).")),
+                      hint="during warmup max_lr * (step + 1) / (warmup_steps + 1); "
+                           "then progress = (step - warmup) / (max_steps - warmup), "
+                           "capped at 1, through the cosine.")
 
 # %% ../nbs/11_exercises.ipynb #0825e1c9
 def check_get_batch(
-    fn, # fn(data (N,), batch_size, context_len, generator) -> (x, y), each (batch_size, context_len)
+    fn, # fn(data (N,), batch_size, context_len, generator) -> x, y: (batch_size, context_len)
 )->CheckResult:
-    "Check random training windows: shapes, targets shifted by one, every window a real slice, every start reachable."
-    data = torch.arange(100, 140)  # ids equal their positions + 100, so each window shows where it came from
+    "Check random windows: shapes, targets shifted by one, real slices, every start reachable."
+    # ids equal their positions + 100, so each window shows where it came from
+    data = torch.arange(100, 140)
     try:
         draws = [fn(data, 8, 6, torch.Generator().manual_seed(s)) for s in range(60)]
     except NotImplementedError:
-        return CheckResult(False, "not written yet: replace `raise NotImplementedError` with your code, then run this cell again")
+        return CheckResult(False, "not written yet: replace `raise NotImplementedError` with your "
+                                  "code, then run this cell again")
     except Exception as e:  # the learner's code may raise anything: report it as the result
-        return CheckResult(False, f"get_batch(data of 40 ids, batch_size=8, context_len=6) raised {type(e).__name__}: {e}")
+        return CheckResult(False, "get_batch(data of 40 ids, batch_size=8, context_len=6) raised "
+                                  f"{type(e).__name__}: {e}")
     starts = set()
     for x, y in draws:
         if tuple(x.shape) != (8, 6) or tuple(y.shape) != (8, 6):
-            return CheckResult(False, f"expected x and y of shape (8, 6), got {tuple(x.shape)} and {tuple(y.shape)}")
+            return CheckResult(False, f"expected x and y of shape (8, 6), "
+                                      f"got {tuple(x.shape)} and {tuple(y.shape)}")
         if not torch.equal(y[:, :-1], x[:, 1:]) or not torch.equal(y[:, -1], x[:, -1] + 1):
-            return CheckResult(False, f"y must be x moved one token left; got x[0] = {x[0].tolist()}, y[0] = {y[0].tolist()}. "
+            return CheckResult(False, "y must be x moved one token left; "
+                                      f"got x[0] = {x[0].tolist()}, y[0] = {y[0].tolist()}. "
                                       "Hint: y = data[i + 1 : i + T + 1].")
         if not torch.equal(x - x[:, :1], torch.arange(6).expand(8, 6)):
-            return CheckResult(False, f"each row must be a contiguous slice of data; got {x[0].tolist()}")
+            return CheckResult(False, "each row must be a contiguous slice of data; "
+                                      f"got {x[0].tolist()}")
         starts.update((x[:, 0] - 100).tolist())
     if max(starts) > 40 - 6 - 1 or min(starts) < 0:
-        return CheckResult(False, f"a window starts at {max(starts)}, which runs past the data (N=40, T=6)")
+        return CheckResult(False, f"a window starts at {max(starts)}, "
+                                  "which runs past the data (N=40, T=6)")
     if max(starts) != 40 - 6 - 1:
-        return CheckResult(False, f"the last possible window (start {40 - 6 - 1}) never appears in 480 draws: draw "
-                                  "starts with torch.randint(len(data) - context_len, ...) — high is exclusive.")
+        return CheckResult(False, f"the last possible window (start {40 - 6 - 1}) never appears "
+                                  "in 480 draws: draw starts with "
+                                  "torch.randint(len(data) - context_len, ...) — "
+                                  "high is exclusive.")
     return CheckResult(True, "draws valid windows and their targets in 60 batches")
 
 # %% ../nbs/11_exercises.ipynb #b8390acc
@@ -393,29 +446,33 @@ def _logit_cases():
 
 def _top_k_ref(logits, top_k):
     order = torch.sort(logits, dim=-1, descending=True, stable=True).indices
-    keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order[:, :min(top_k, logits.shape[-1])], True)
+    top = order[:, :min(top_k, logits.shape[-1])]
+    keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top, True)
     return logits.masked_fill(~keep, float('-inf'))
 
 def check_top_k_filter(
     fn, # fn(logits (B, V), top_k) -> logits with all but the top_k of each row at -inf
 )->CheckResult:
     "Check top-k filtering on random logits for several k."
-    cases = [(f"{d}, top_k={k}", (l, k), {}) for d, l in _logit_cases() for k in (1, 2, 5) if k <= l.shape[-1]]
+    cases = [(f"{d}, top_k={k}", (l, k), {})
+             for d, l in _logit_cases() for k in (1, 2, 5) if k <= l.shape[-1]]
     keeps_k_plus_one = lambda l, k: _top_k_ref(l, k + 1)
     def threshold(l, k): return l.masked_fill(l < torch.topk(l, k).values[..., -1:], float('-inf'))
     return run_checks(fn, cases, _top_k_ref, "keeps exactly the k most likely tokens",
                       wrong=((keeps_k_plus_one, "keep exactly k tokens per row, not k + 1."),
-                             (threshold, "a threshold at the k-th value keeps every token tied with it: keep exactly "
-                                         "k per row (the indices from torch.topk, or a stable sort; ties go to the "
-                                         "lower id).")),
-                      hint="order = logits.sort(-1, descending=True, stable=True).indices; keep the first k of each "
-                           "row, -inf elsewhere.")
+                             (threshold, "a threshold at the k-th value keeps every token tied "
+                                         "with it: keep exactly k per row (the indices from "
+                                         "torch.topk, or a stable sort; ties go to the lower "
+                                         "id).")),
+                      hint="order = logits.sort(-1, descending=True, stable=True).indices; "
+                           "keep the first k of each row, -inf elsewhere.")
 
 def _top_p_ref(logits, top_p):
     if top_p >= 1.0: return logits.clone()  # the whole distribution
     probs = logits.double().softmax(-1)
     sorted_probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
-    keep_sorted = (sorted_probs.cumsum(-1) - sorted_probs) < top_p - 1e-6  # mass of the more likely tokens < p
+    # the mass of the more likely tokens < p
+    keep_sorted = (sorted_probs.cumsum(-1) - sorted_probs) < top_p - 1e-6
     keep_sorted[..., 0] = True
     keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
     return logits.masked_fill(~keep, float('-inf'))
@@ -424,17 +481,22 @@ def check_top_p_filter(
     fn, # fn(logits (B, V), top_p) -> logits with tokens outside the nucleus at -inf
 )->CheckResult:
     "Check nucleus (top-p) filtering, including the token that crosses p and exact boundaries."
-    cases = [(f"{d}, top_p={p}", (l, p), {}) for d, l in _logit_cases() for p in (0.1, 0.5, 0.8, 0.9, 1.0)]
-    def drops_crossing(l, p):  # the off-by-one: keep only tokens whose cumulative mass stays below p
+    cases = [(f"{d}, top_p={p}", (l, p), {})
+             for d, l in _logit_cases() for p in (0.1, 0.5, 0.8, 0.9, 1.0)]
+    # the off-by-one: keep only tokens whose cumulative mass stays below p
+    def drops_crossing(l, p):
         probs = l.double().softmax(-1)
         sp, order = torch.sort(probs, dim=-1, descending=True, stable=True)
         keep_sorted = sp.cumsum(-1) <= p
-        return l.masked_fill(~torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted), float('-inf'))
-    return run_checks(fn, cases, _top_p_ref, "keeps the smallest set of tokens whose mass reaches p",
-                      wrong=((drops_crossing, "keep the token that *crosses* p too: a token stays when the mass of "
-                                              "the tokens before it is still below p (and the top token always "
-                                              "stays)."),),
-                      hint="sort the probabilities, keep a token while the cumulative mass *before* it is < p.")
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        return l.masked_fill(~keep, float('-inf'))
+    return run_checks(fn, cases, _top_p_ref,
+                      "keeps the smallest set of tokens whose mass reaches p",
+                      wrong=((drops_crossing, "keep the token that *crosses* p too: a token "
+                                              "stays when the mass of the tokens before it is "
+                                              "still below p (and the top token always stays)."),),
+                      hint="sort the probabilities, "
+                           "keep a token while the cumulative mass *before* it is < p.")
 
 def _temperature_ref(logits, temperature): return logits / temperature
 
@@ -446,19 +508,21 @@ def check_temperature(
     ref = lambda l, t: _temperature_ref(l, t).softmax(-1)
     times = lambda l, t: (l * t).softmax(-1)
     return run_checks(lambda l, t: fn(l, t).softmax(-1), cases, ref, "gives the right distribution",
-                      wrong=((times, "divide by the temperature: T < 1 must sharpen the distribution."),),
+                      wrong=((times, "divide by the temperature: "
+                                     "T < 1 must sharpen the distribution."),),
                       hint="return logits / temperature.")
 
 # %% ../nbs/11_exercises.ipynb #716114f6
 def _kv_step_ref(q, k_cache, v_cache, k_new, v_new):
-    k, v = torch.cat([k_cache, k_new], dim=-2), torch.cat([v_cache, v_new], dim=-2)  # (B, nh, S + 1, hs)
+    k = torch.cat([k_cache, k_new], dim=-2)  # (B, nh, S + 1, hs)
+    v = torch.cat([v_cache, v_new], dim=-2)
     w = (q.double() @ k.double().transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)
     return (w @ v.double()).to(q.dtype), k, v
 
 def check_kv_step(
-    fn, # fn(q, k_cache, v_cache, k_new, v_new) -> (out, k, v); q/k_new/v_new (B, nh, 1, hs), caches (B, nh, S, hs)
+    fn, # fn(q, k_cache, v_cache, k_new, v_new) -> (out, k, v); new (B,nh,1,hs), caches (B,nh,S,hs)
 )->CheckResult:
-    "Check one decoding step with a key/value cache: append the new key and value, then attend over all of them."
+    "Check one decoding step with a key/value cache: append the new key and value, attend over all."
     g, cases = _gen(6), []
     for S in (0, 1, 3, 8):
         B, nh, hs = 2, 3, 4
@@ -470,7 +534,8 @@ def check_kv_step(
         w = (q.double() @ kc.double().transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)
         return (w @ vc.double()).to(q.dtype), k, v
     return run_checks(fn, cases, _kv_step_ref, "matches attention over the whole sequence",
-                      wrong=((attend_before_append, "append the new key and value to the cache *before* attending: "
-                                                    "the new token attends to itself too."),),
-                      hint="k = torch.cat([k_cache, k_new], dim=-2) (the time dim), the same for v, then softmax(q k^T "
-                           "/ sqrt(hs)) v.")
+                      wrong=((attend_before_append, "append the new key and value to the cache "
+                                                    "*before* attending: the new token attends to "
+                                                    "itself too."),),
+                      hint="k = torch.cat([k_cache, k_new], dim=-2) (the time dim), "
+                           "the same for v, then softmax(q k^T / sqrt(hs)) v.")

@@ -26,8 +26,10 @@ def sha256_file(path:str|os.PathLike)->str:
 
 # %% ../nbs/00b_files.ipynb #591ac2af
 TMP_SUFFIX = '.tmp'
-_FILE_MODE = 0o644  # mkstemp makes owner-only files; downloads and checkpoints are meant to be shared
-_FSYNC_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP)  # what fsync on a folder raises where unsupported
+# mkstemp makes owner-only files; downloads and checkpoints are meant to be shared
+_FILE_MODE = 0o644
+# what fsync on a folder raises where unsupported
+_FSYNC_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP)
 
 def fsync_dir(
     folder:str|Path, # the folder whose entries (a rename, a new file) must reach the disk
@@ -55,8 +57,8 @@ def atomic_write(
     "Write `path` through a temporary file and `os.replace`; on any error `path` is untouched."
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist; "
-                                "create it first")
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} "
+                                "does not exist; create it first")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, 'wb') as f:
@@ -72,7 +74,8 @@ def atomic_write(
     return path
 
 # %% ../nbs/00b_files.ipynb #b1e7d2a1
-_TMP_NAME = re.compile(r'\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]*)\.[a-z0-9_]+' + re.escape(TMP_SUFFIX))
+_TMP_NAME = re.compile(r'\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]*)\.[a-z0-9_]+'
+                       + re.escape(TMP_SUFFIX))
 
 def temp_writer(tmp:str|Path)->tuple[str, int, str]|None:
     "(target name, pid, host) of a temporary file made by `atomic_write`, or None for other names."
@@ -102,7 +105,8 @@ def json_safe(
     if obj is None or isinstance(obj, (bool, int, float, str)): return obj
     if isinstance(obj, torch.Tensor) and obj.numel() == 1: return obj.item()
     if type(obj).__module__ == 'numpy' and hasattr(obj, 'item'): return json_safe(obj.item(), where)
-    if isinstance(obj, (list, tuple)): return [json_safe(o, f'{where}[{i}]') for i, o in enumerate(obj)]
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(o, f'{where}[{i}]') for i, o in enumerate(obj)]
     if isinstance(obj, dict):
         if bad := [k for k in obj if not isinstance(k, str)]:
             raise TypeError(f"{where} has non-str keys {bad[:5]!r}; JSON needs str keys")

@@ -65,17 +65,19 @@ def scale_settings(cfg:TrainConfig, device:torch.device|str)->ScaleSettings:
     "The settings `cfg` asks for on `device`: CUDA gets 16-bit autocast, TF32 and pinned copies."
     device = torch.device(device)
     cuda = device.type == 'cuda'
-    return ScaleSettings(resolve_precision(cfg.precision, device), cfg.tf32 and cuda, cuda, cfg.compile)
+    precision = resolve_precision(cfg.precision, device)
+    return ScaleSettings(precision, cfg.tf32 and cuda, cuda, cfg.compile)
 
 # %% ../nbs/06d_scale.ipynb #bc49b265
 def dist_info()->DistInfo:
-    "Read `RANK`, `LOCAL_RANK`, `WORLD_SIZE` (set by `torchrun`); a single process if they are absent."
+    "Read `RANK`, `LOCAL_RANK`, `WORLD_SIZE` (set by `torchrun`); one process if they are absent."
     env = os.environ
-    return DistInfo(int(env.get('RANK', 0)), int(env.get('LOCAL_RANK', 0)), int(env.get('WORLD_SIZE', 1)))
+    return DistInfo(int(env.get('RANK', 0)), int(env.get('LOCAL_RANK', 0)),
+                    int(env.get('WORLD_SIZE', 1)))
 
 # %% ../nbs/06d_scale.ipynb #4383cc7b
 def init_distributed(device_type:str='cpu')->DistInfo:
-    "Join the `torchrun` process group (nccl for CUDA, gloo otherwise) if there is more than one process."
+    "Join the `torchrun` process group (nccl for CUDA, else gloo) when there are several processes."
     info = dist_info()
     if info.world_size > 1 and not dist.is_initialized():
         if device_type == 'cuda': torch.cuda.set_device(info.local_rank)
@@ -92,7 +94,8 @@ def finish_distributed()->None:
 def _prepare(self:Trainer):
     "Mixed precision, TF32, pinned copies, compile and DDP, as `scale_settings` chooses them."
     self.settings = s = scale_settings(self.config, self.device)
-    self.precision, self.pin_memory, self.dist = s.precision, s.pin_memory, init_distributed(self.device.type)
+    self.precision, self.pin_memory = s.precision, s.pin_memory
+    self.dist = init_distributed(self.device.type)
     if s.tf32: torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     self.scaler = torch.amp.GradScaler('cuda') if s.precision == 'fp16' else None
     model = torch.compile(self.model) if s.compile else self.model
@@ -109,8 +112,9 @@ def _warn_unsharded_loader(self:Trainer):
     sampler = getattr(self.train_data, 'sampler', None)
     loader = not isinstance(self.train_data, torch.Tensor)
     if self.dist.world_size > 1 and loader and not hasattr(sampler, 'set_epoch'):
-        warnings.warn(f"train_data is a {type(self.train_data).__name__} without a DistributedSampler: all "
-                      f"{self.dist.world_size} processes will train on the same batches; "
+        warnings.warn(f"train_data is a {type(self.train_data).__name__} "
+                      f"without a DistributedSampler: all {self.dist.world_size} processes "
+                      "will train on the same batches; "
                       "shard it (DistributedSampler) or pass a token tensor")
 
 # %% ../nbs/06d_scale.ipynb #38fb25a8
@@ -122,10 +126,12 @@ def _autocast(self:Trainer):
 
 # %% ../nbs/06d_scale.ipynb #549ea79b
 @patch
-def _backward(self:Trainer, loss:torch.Tensor): (self.scaler.scale(loss) if self.scaler else loss).backward()
+def _backward(self:Trainer, loss:torch.Tensor):
+    (self.scaler.scale(loss) if self.scaler else loss).backward()
 @patch
 def _unscale(self:Trainer):
-    if self.scaler: self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+    # clip the true gradients, not the scaled ones
+    if self.scaler: self.scaler.unscale_(self.optimizer)
 
 # %% ../nbs/06d_scale.ipynb #6aebcf58
 @patch
@@ -138,7 +144,8 @@ def _opt_step(self:Trainer):
 @patch
 def _no_sync(self:Trainer, last:bool):
     "DDP's `no_sync` for all but the last micro-batch: one gradient exchange per step."
-    return self.ddp_model.no_sync() if self.dist.world_size > 1 and not last else contextlib.nullcontext()
+    if self.dist.world_size > 1 and not last: return self.ddp_model.no_sync()
+    return contextlib.nullcontext()
 @patch
 def _all_reduce(self:Trainer, t:torch.Tensor)->torch.Tensor:
     "Sum `t` over the processes (in place); unchanged in a single process."
@@ -166,18 +173,18 @@ def state_dict(self:Trainer)->dict:
 SCHEDULE_FIELDS = ('lr', 'min_lr', 'schedule', 'warmup_steps', 'max_steps')
 
 def schedule_mismatch(saved:dict, cfg:TrainConfig)->dict:
-    "The schedule fields in which `saved` (a `TrainConfig.to_dict()`) and `cfg` differ: {name: (saved, now)}."
+    "{name: (saved, now)} for each schedule field where `saved` (a config dict) and `cfg` differ."
     return {k: (saved[k], getattr(cfg, k)) for k in SCHEDULE_FIELDS
             if k in saved and saved[k] != getattr(cfg, k)}
 
 # %% ../nbs/06d_scale.ipynb #c634bd21
 def keep_schedule(cfg:TrainConfig, saved:dict)->TrainConfig:
-    "`cfg` with the schedule fields of `saved` (a `TrainConfig.to_dict()`): the config that resumes that run."
+    "`cfg` with the schedule fields of `saved` (a `TrainConfig.to_dict()`): the config to resume."
     return dataclasses.replace(cfg, **{k: saved[k] for k in SCHEDULE_FIELDS if k in saved})
 
 # %% ../nbs/06d_scale.ipynb #516ada32
-_STATE_KEYS = ('model', 'optimizer', 'step', 'epoch', 'batch_in_epoch', 'rng', 'data_generator', 'history',
-               'eval_history')
+_STATE_KEYS = ('model', 'optimizer', 'step', 'epoch', 'batch_in_epoch', 'rng', 'data_generator',
+               'history', 'eval_history')
 
 @patch
 def _check_resumable(self:Trainer, sd:dict):

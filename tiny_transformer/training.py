@@ -22,7 +22,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'TrainConfig', 'lr_at', 'param_groups', 'm
 
 # %% ../nbs/06c_training.ipynb #6dcc50b5
 SCHEDULES = ('constant', 'warmup_constant', 'warmup_cosine', 'linear')
-PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')  # 'auto': bf16/fp16 on CUDA, fp32 elsewhere (lesson 06d)
+# 'auto': bf16/fp16 on CUDA, fp32 elsewhere (lesson 06d)
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 # %% ../nbs/06c_training.ipynb #02ea3f12
 @dataclass(repr=False)
@@ -61,12 +62,13 @@ def _check(ok, msg, exc=ValueError):
     if not ok: raise exc(msg)
 
 # %% ../nbs/06c_training.ipynb #c19fc9f6
-_INT_MIN = dict(max_steps=1, warmup_steps=0, grad_accum_steps=1, batch_size=1, context_len=1, eval_interval=0,
-                eval_steps=1, checkpoint_interval=0, log_interval=1, seed=0)
+_INT_MIN = dict(max_steps=1, warmup_steps=0, grad_accum_steps=1, batch_size=1, context_len=1,
+                eval_interval=0, eval_steps=1, checkpoint_interval=0, log_interval=1, seed=0)
 
 def _check_int(name:str, v, lo:int):
     "Raise `TypeError` unless `v` is an int (not a bool), `ValueError` unless `v >= lo`."
-    _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an int, got {v!r}", TypeError)
+    _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an int, got {v!r}",
+           TypeError)
     _check(v >= lo, f"{name}={v} is out of range; expected an int >= {lo}")
 
 # %% ../nbs/06c_training.ipynb #0b870cd6
@@ -87,7 +89,8 @@ def _check_betas(betas):
 # %% ../nbs/06c_training.ipynb #f66bb8c0
 def _validate(c:TrainConfig):
     _check(c.schedule in SCHEDULES, f"unknown schedule {c.schedule!r}; expected one of {SCHEDULES}")
-    _check(c.precision in PRECISIONS, f"unknown precision {c.precision!r}; expected one of {PRECISIONS}")
+    _check(c.precision in PRECISIONS,
+           f"unknown precision {c.precision!r}; expected one of {PRECISIONS}")
     for name, lo in _INT_MIN.items(): _check_int(name, getattr(c, name), lo)
     for name in ('lr', 'min_lr', 'weight_decay', 'grad_clip'): _check_real(name, getattr(c, name))
     _check(c.lr > 0, f"lr={c.lr}; expected > 0")
@@ -124,7 +127,8 @@ _ALWAYS_SHOWN = ('schedule', 'lr', 'max_steps', 'batch_size', 'context_len', 'pr
 
 @patch
 def __repr__(self:TrainConfig):
-    shown = [f.name for f in fields(self) if f.name in _ALWAYS_SHOWN or getattr(self, f.name) != f.default]
+    shown = [f.name for f in fields(self)
+             if f.name in _ALWAYS_SHOWN or getattr(self, f.name) != f.default]
     return f"TrainConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
 
 # %% ../nbs/06c_training.ipynb #ab9c2dc6
@@ -148,14 +152,16 @@ def param_groups(
     weight_decay:float, # decay for tensors with >= 2 dims
 )->list[dict]:
     "AdamW groups: tensors with >= 2 dims decay, the others don't; a shared tensor appears once."
-    params = [p for p in model.parameters() if p.requires_grad]  # parameters() yields a tied tensor once
+    # parameters() yields a tied tensor once
+    params = [p for p in model.parameters() if p.requires_grad]
     return [dict(params=[p for p in params if p.dim() >= 2], weight_decay=weight_decay),
             dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0)]
 
 # %% ../nbs/06c_training.ipynb #b60a1267
 def make_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->torch.optim.AdamW:
     "AdamW over `param_groups`, fused into one kernel per step on CUDA and CPU."
-    fused = device_type in ('cuda', 'cpu') and 'fused' in inspect.signature(torch.optim.AdamW).parameters
+    fused = (device_type in ('cuda', 'cpu')
+             and 'fused' in inspect.signature(torch.optim.AdamW).parameters)
     return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                              **({'fused': True} if fused else {}))
 
@@ -164,9 +170,10 @@ def token_loss_sum(
     logits:torch.Tensor, # (B, T, vocab)
     targets:torch.Tensor, # (B, T) long; IGNORE_INDEX where there is nothing to predict
 )->torch.Tensor:
-    "Sum (not mean) of the cross-entropy over targets that are not `IGNORE_INDEX`, in at least fp32."
+    "Sum (not mean) of the cross-entropy over targets other than `IGNORE_INDEX`, in at least fp32."
     if logits.dtype in (torch.float16, torch.bfloat16): logits = logits.float()
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction='sum')
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
+                           reduction='sum')
 
 # %% ../nbs/06c_training.ipynb #d9ab2c8c
 def count_targets(batches)->torch.Tensor:
@@ -183,7 +190,7 @@ def mask_pad(
 
 # %% ../nbs/06c_training.ipynb #3dc7a7e5
 class Callback:
-    "Base class for training hooks: override any of `on_train_begin`, `on_log`, `on_eval`, `on_train_end`."
+    "Base class for training hooks: override `on_train_begin`, `on_log`, `on_eval`, `on_train_end`."
     def on_train_begin(self, trainer): pass
     def on_log(self, trainer, rows:list[dict]): pass
     def on_eval(self, trainer, metrics:dict): pass
@@ -217,7 +224,8 @@ class LiveLossPlot(Callback):
 def redraw(self:LiveLossPlot, trainer):
     "Replace the figure with one drawn from `trainer.history` and `trainer.eval_history`."
     from tiny_transformer.viz import plot_loss
-    series = {'train loss': ([r['step'] for r in trainer.history], [r['loss'] for r in trainer.history])}
+    train = trainer.history
+    series = {'train loss': ([r['step'] for r in train], [r['loss'] for r in train])}
     val = [r for r in trainer.eval_history if 'val_loss' in r]
     if val: series['val loss'] = ([r['step'] for r in val], [r['val_loss'] for r in val])
     if not series['train loss'][0]: return
@@ -248,7 +256,7 @@ class Trainer:
                  config:TrainConfig|None=None, # None = TrainConfig()
                  tokenizer=None, # saved in state_dict() when given (needs `to_dict()`)
                  callbacks=(), # Callback objects (rank 0 only)
-                 checkpoint_fn=None, # called as checkpoint_fn(trainer) every checkpoint_interval steps (rank 0)
+                 checkpoint_fn=None, # fn(trainer), run every checkpoint_interval steps (rank 0)
                 ):
         cfg = TrainConfig() if config is None else config
         if not isinstance(cfg, TrainConfig):
@@ -281,7 +289,8 @@ def _setup(self:Trainer, callbacks):
     self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
     self.history, self.eval_history, self._pending, self._loader_iter = [], [], [], None
     set_seed(cfg.seed + self.dist.rank)  # dropout differs between processes, as it should
-    self.data_generator = torch.Generator().manual_seed(cfg.seed)  # same on every rank: ranks slice one draw
+    # the same on every rank: the ranks slice one draw
+    self.data_generator = torch.Generator().manual_seed(cfg.seed)
     live = cfg.live_plot if cfg.live_plot is not None else in_notebook()
     has_plot = any(isinstance(c, LiveLossPlot) for c in callbacks)
     self.callbacks = list(callbacks) + ([LiveLossPlot()] if live and not has_plot else [])
@@ -289,8 +298,9 @@ def _setup(self:Trainer, callbacks):
 # %% ../nbs/06c_training.ipynb #52415304
 @patch
 def _pick_device(self:Trainer)->torch.device:
-    "The configured device, or the best working one; under `torchrun` each process gets its own GPU."
-    d = torch.device(self.config.device if self.config.device is not None else get_device().device)
+    "The configured device, or the best working one; under `torchrun` each process has its own GPU."
+    d = torch.device(self.config.device if self.config.device is not None
+                     else get_device().device)
     if d.type != 'cuda' or d.index is not None: return d
     world, local_rank = int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
     return torch.device('cuda', local_rank if world > 1 else torch.cuda.current_device())
@@ -299,16 +309,17 @@ def _pick_device(self:Trainer)->torch.device:
 @patch
 def __repr__(self:Trainer):
     n_params = sum(p.numel() for p in self.model.parameters())
-    return (f"Trainer(step {self.step}/{self.config.max_steps}, {type(self.model).__name__} with {n_params:,} "
-            f"parameters, device {self.device}, world_size {self.dist.world_size}, {self.config!r})")
+    return (f"Trainer(step {self.step}/{self.config.max_steps}, "
+            f"{type(self.model).__name__} with {n_params:,} parameters, "
+            f"device {self.device}, world_size {self.dist.world_size}, {self.config!r})")
 
 # %% ../nbs/06c_training.ipynb #f7bc49c7
 @patch
 def _check_context_len(self:Trainer):
     max_len = getattr(getattr(self.model, 'config', None), 'max_len', None)
     if max_len is not None and self.config.context_len > max_len:
-        raise ValueError(f"context_len={self.config.context_len} exceeds the model's max_len={max_len}; "
-                         "lower context_len")
+        raise ValueError(f"context_len={self.config.context_len} exceeds the model's "
+                         f"max_len={max_len}; lower context_len")
 
 # %% ../nbs/06c_training.ipynb #16fdf759
 @patch
@@ -317,13 +328,15 @@ def _check_data(self:Trainer, data, name):
     if data is None or not isinstance(data, torch.Tensor):
         if data is not None and not hasattr(data, '__iter__'):
             raise TypeError(f"{name} is a {type(data).__name__}; "
-                            "expected a 1-D LongTensor of token ids or an iterable of (x, y) batches")
+                            "expected a 1-D LongTensor of token ids or an iterable of "
+                            "(x, y) batches")
         return data
     if data.ndim != 1 or data.dtype != torch.long:
         raise ValueError(f"{name} has shape {tuple(data.shape)} and dtype {data.dtype}; "
                          "expected a 1-D torch.long tensor of token ids")
     if len(data) <= self.config.context_len:
-        raise ValueError(f"{name} has {len(data)} tokens; need more than context_len={self.config.context_len}")
+        raise ValueError(f"{name} has {len(data)} tokens; "
+                         f"need more than context_len={self.config.context_len}")
     return data
 
 # %% ../nbs/06c_training.ipynb #03d4cba0
@@ -331,7 +344,8 @@ def _check_data(self:Trainer, data, name):
 def _window_batches(self:Trainer, data, generator, n_micro:int)->list[tuple]:
     "`n_micro` micro-batches of this process's slice of one global draw of random windows."
     B, W, r = self.config.batch_size, self.dist.world_size, self.dist.rank
-    x, y = get_batch(data, B * n_micro * W, self.config.context_len, generator=generator)  # (W*n_micro*B, T)
+    # (W*n_micro*B, T)
+    x, y = get_batch(data, B * n_micro * W, self.config.context_len, generator=generator)
     x, y = x[r * n_micro * B:(r + 1) * n_micro * B], y[r * n_micro * B:(r + 1) * n_micro * B]
     x, y = self._to_device(x, y)
     return list(zip(x.split(B), y.split(B)))
@@ -346,12 +360,13 @@ def _to_device(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
 # %% ../nbs/06c_training.ipynb #1c1a104f
 @patch
 def _epoch_iter(self:Trainer, loader, seed:int):
-    "A fresh iterator over `loader` whose order depends only on `seed`; the global RNG is untouched."
+    "A fresh iterator over `loader` whose order depends only on `seed`; the global RNG untouched."
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if getattr(loader, 'generator', None) is not None: loader.generator.manual_seed(seed)
         for part in (getattr(loader, 'sampler', None), getattr(loader, 'dataset', None)):
-            if hasattr(part, 'set_epoch'): part.set_epoch(self.epoch)  # DistributedSampler, RandomWindowDataset
+            # DistributedSampler, RandomWindowDataset
+            if hasattr(part, 'set_epoch'): part.set_epoch(self.epoch)
         return iter(loader)
 
 # %% ../nbs/06c_training.ipynb #b86a200a
@@ -363,7 +378,8 @@ def next_batches(self:Trainer)->list[tuple]:
         return self._window_batches(self.train_data, self.data_generator, n_micro)
     if self._loader_iter is None:
         self._loader_iter = self._epoch_iter(self.train_data, self.config.seed + self.epoch)
-        for _ in range(self.batch_in_epoch): next(self._loader_iter)  # resume: skip what was already trained on
+        # resume: skip what was already trained on
+        for _ in range(self.batch_in_epoch): next(self._loader_iter)
     batches = []
     for x, y in self._loader_iter:
         batches.append(self._to_device(x, y))
@@ -373,7 +389,8 @@ def next_batches(self:Trainer)->list[tuple]:
 
 # %% ../nbs/06c_training.ipynb #5fa33bdd
 @patch
-def _end_epoch(self:Trainer): self.epoch, self.batch_in_epoch, self._loader_iter = self.epoch + 1, 0, None
+def _end_epoch(self:Trainer):
+    self.epoch, self.batch_in_epoch, self._loader_iter = self.epoch + 1, 0, None
 
 # %% ../nbs/06c_training.ipynb #e685de70
 @patch
@@ -409,7 +426,7 @@ def forward_backward(self:Trainer, batches:list[tuple])->tuple[torch.Tensor, tor
 # %% ../nbs/06c_training.ipynb #884f6a6b
 @patch
 def optimizer_step(self:Trainer)->tuple[float, torch.Tensor]:
-    "Set the scheduled LR, clip the gradients, step AdamW; return (lr, gradient norm before clipping)."
+    "Set the scheduled LR, clip the gradients, step AdamW; return (lr, grad norm before clipping)."
     lr = lr_at(self.step, self.config)
     for g in self.optimizer.param_groups: g['lr'] = lr
     self._unscale()
@@ -424,9 +441,9 @@ class TrainingDiverged(RuntimeError):
     "The loss (or gradient norm) became inf or nan; raised at the flush that sees it."
     def __init__(self, step:int, loss:float, grad_norm:float, lr:float):
         self.step = step
-        super().__init__(f"training diverged at step {step}: loss={loss}, grad_norm={grad_norm} (lr {lr:.3g}); "
-                         "nothing after the last checkpoint was saved: resume from it with a lower lr, "
-                         "a longer warmup or a smaller grad_clip")
+        super().__init__(f"training diverged at step {step}: loss={loss}, grad_norm={grad_norm} "
+                         f"(lr {lr:.3g}); nothing after the last checkpoint was saved: "
+                         "resume from it with a lower lr, a longer warmup or a smaller grad_clip")
 
 # %% ../nbs/06c_training.ipynb #a9a94860
 @patch
@@ -444,16 +461,18 @@ def train_step(self:Trainer)->bool:
     if cfg.eval_interval and self.step % cfg.eval_interval == 0: self.evaluate()
     due = cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0
     if due and self.checkpoint_fn and self.dist.is_main:
-        self._flush(); self.checkpoint_fn(self)  # the flush raises TrainingDiverged before a bad save
+        # the flush raises TrainingDiverged before a bad save
+        self._flush(); self.checkpoint_fn(self)
     return True
 
 # %% ../nbs/06c_training.ipynb #5ec01102
 @patch
 def _flush(self:Trainer)->list[dict]:
-    "Turn the queued step metrics into rows of floats (one host sync), update progress, call `on_log`."
+    "Turn the queued step metrics into rows of floats (one host sync); update progress; `on_log`."
     if not self._pending: return []
     pending, self._pending, now = self._pending, [], time.perf_counter()
-    losses, norms = torch.stack([p[1] for p in pending]).tolist(), torch.stack([p[3] for p in pending]).tolist()
+    losses = torch.stack([p[1] for p in pending]).tolist()
+    norms = torch.stack([p[3] for p in pending]).tolist()
     tokens_per_s = sum(p[4] for p in pending) / max(now - getattr(self, '_t_window', now), 1e-9)
     rows = [dict(step=p[0], loss=l, lr=p[2], grad_norm=g, tokens_per_s=tokens_per_s)
             for p, l, g in zip(pending, losses, norms)]
@@ -470,8 +489,9 @@ def _flush(self:Trainer)->list[dict]:
 # %% ../nbs/06c_training.ipynb #442f4e94
 @patch
 def _diverged(self:Trainer, row:dict)->bool:
-    "A non-finite loss; or a non-finite gradient norm without a GradScaler (with one, it skips that step)."
-    return not math.isfinite(row['loss']) or (self.scaler is None and not math.isfinite(row['grad_norm']))
+    "A non-finite loss, or a non-finite grad norm without a GradScaler (which skips such steps)."
+    return (not math.isfinite(row['loss'])
+            or (self.scaler is None and not math.isfinite(row['grad_norm'])))
 
 # %% ../nbs/06c_training.ipynb #3adc29dd
 @patch
@@ -488,18 +508,20 @@ def _run(self:Trainer, n_steps:int|None, one_epoch:bool=False)->list[dict]:
     start = len(self.history) + len(self._pending)
     self.ddp_model.train()
     self._t_window = time.perf_counter()
-    self._bar = tqdm(total=n_steps, desc='epoch' if one_epoch else 'train', unit='step', dynamic_ncols=True,
-                     disable=not (self.config.progress and self.dist.is_main))
+    self._bar = tqdm(total=n_steps, desc='epoch' if one_epoch else 'train', unit='step',
+                     dynamic_ncols=True, disable=not (self.config.progress and self.dist.is_main))
     self._callback('on_train_begin')
     try:
         done, just_ended = 0, False
         while n_steps is None or done < n_steps:
             if self.train_step(): done, just_ended = done + 1, False; continue
-            if just_ended: raise ValueError("train_data yielded no batches; check the loader (is it empty?)")
+            if just_ended:
+                raise ValueError("train_data yielded no batches; check the loader (is it empty?)")
             self._end_epoch(); just_ended = True  # a loader ran out
             if one_epoch: break
     finally:
-        self._flush(); self._bar.close(); self._bar = None  # a diverged flush has already emptied the queue
+        # a diverged flush has already emptied the queue
+        self._flush(); self._bar.close(); self._bar = None
     self._callback('on_train_end')
     return self.history[start:]
 
@@ -515,7 +537,7 @@ def train(self:Trainer, max_steps:int|None=None)->list[dict]:
 # %% ../nbs/06c_training.ipynb #bfb12feb
 @patch(as_prop=True)
 def steps_per_epoch(self:Trainer)->int|None:
-    "Optimizer steps in one pass over a token tensor (None for a loader: it ends when the loader does)."
+    "Optimizer steps in one pass over a token tensor (None for a loader: it ends when it runs out)."
     if not isinstance(self.train_data, torch.Tensor): return None
     c = self.config
     per_step = c.batch_size * c.grad_accum_steps * self.dist.world_size * c.context_len
@@ -534,7 +556,8 @@ def train_one_epoch(self:Trainer)->list[dict]:
 def _eval_loss(self:Trainer, data, n_batches:int)->float:
     "Mean loss per real target token over `n_batches` fixed batches of `data`."
     gen = torch.Generator().manual_seed(self.config.seed + 1)
-    it = self._epoch_iter(data, self.config.seed + 1) if not isinstance(data, torch.Tensor) else None
+    loader = not isinstance(data, torch.Tensor)
+    it = self._epoch_iter(data, self.config.seed + 1) if loader else None
     total = torch.zeros((), dtype=torch.float64, device=self.device)
     n = torch.zeros((), dtype=torch.long, device=self.device)
     for _ in range(n_batches):

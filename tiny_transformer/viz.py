@@ -22,11 +22,13 @@ def as_float_tensor(
     name:str='data', # what the value is called in error messages
 )->torch.Tensor:
     "`x` as a detached float32 CPU tensor."
-    try: t = x.detach().float().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float)
+    try: t = (x.detach().float().cpu() if isinstance(x, torch.Tensor)
+              else torch.as_tensor(x, dtype=torch.float))
     except (TypeError, ValueError, RuntimeError) as e:
         got = f"{type(x).__name__}: {e}"
         raise ValueError(f"{name} must be numeric (a tensor, array or list); got {got}") from None
-    if t.numel() == 0: raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); nothing to plot")
+    if t.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); nothing to plot")
     return t
 
 # %% ../nbs/00c_plots.ipynb #27daeedb
@@ -37,7 +39,7 @@ def _check_labels(labels, n, what):
 
 # %% ../nbs/00c_plots.ipynb #e47b6f85
 def _attention_panel(ax, w:torch.Tensor, x_labels, y_labels, vmax:float):
-    "Draw one (L, S) attention matrix into `ax`, keys along x and queries along y; return the image."
+    "Draw one (L, S) attention matrix into `ax`, keys along x, queries along y; return the image."
     L, S = w.shape
     im = ax.imshow(w.numpy(), cmap='viridis', vmin=0, vmax=vmax)
     rotate = x_labels is not None and max((len(str(l)) for l in x_labels), default=0) > 1
@@ -66,7 +68,7 @@ def plot_attention(
     nh, L, S = w.shape
     _check_labels(x_labels, S, 'x_labels'); _check_labels(y_labels, L, 'y_labels')
     cols = min(nh, max_cols); rows = math.ceil(nh / cols)
-    cell = min(0.35, 14 / (S * cols), 10 / (L * rows))  # inches per weight, so the figure fits a screen
+    cell = min(0.35, 14 / (S * cols), 10 / (L * rows))  # inches per weight, to fit a screen
     size = (cell * S * cols + 1.5, cell * L * rows + 1)
     fig, axs = plt.subplots(rows, cols, figsize=size, squeeze=False, layout='constrained')
     vmax = max(float(w.max()), 1e-9)  # one colour scale for all heads
@@ -88,7 +90,8 @@ def plot_positional_encoding(
     "Heatmap of a `(max_len, d_model)` positional-encoding table."
     t = as_float_tensor(pe, 'pe')
     if t.ndim != 2:
-        raise ValueError(f"pe has {t.ndim} dims (shape {tuple(t.shape)}); expected (max_len, d_model)")
+        raise ValueError(f"pe has {t.ndim} dims (shape {tuple(t.shape)}); "
+                         "expected (max_len, d_model)")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     im = ax.imshow(t.numpy(), aspect='auto', cmap='RdBu', vmin=-1, vmax=1)
     ax.set_xlabel('embedding dimension'); ax.set_ylabel('position'); ax.set_title(title)
@@ -111,21 +114,25 @@ def _series_from_history(history:Sequence[dict])->dict[str, tuple[list, list]]:
 
 # %% ../nbs/00c_plots.ipynb #f64aed67
 def plot_loss(
-    history, # metric dicts with 'loss' (and 'val_loss'), or {name: values} / {name: (steps, values)}
+    history, # metric dicts with 'loss' (and 'val_loss'), or {name: values | (steps, values)}
     title:str='loss', # figure title
     log_y:bool=False, # logarithmic y axis
 )->Figure:
     "Loss curves from a trainer history or named series."
     if isinstance(history, dict):
-        series = {k: v if isinstance(v, tuple) else (list(range(len(v))), v) for k, v in history.items()}
+        series = {k: v if isinstance(v, tuple) else (list(range(len(v))), v)
+                  for k, v in history.items()}
     elif isinstance(history, Sequence): series = _series_from_history(history)
     else: raise ValueError(f"history is a {type(history).__name__};"
                            " expected a list of metric dicts or a dict of series")
     if not series: raise ValueError("history has no 'loss' or 'val_loss' values; nothing to plot")
-    curves = {name: (steps, as_float_tensor(values, name)) for name, (steps, values) in series.items()}
-    for name, (steps, v) in curves.items():  # all checked before a figure exists, so an error leaks none
+    curves = {name: (steps, as_float_tensor(values, name))
+              for name, (steps, values) in series.items()}
+    # all checked before a figure exists, so an error leaks none
+    for name, (steps, v) in curves.items():
         if len(steps) != len(v):
-            raise ValueError(f"{name} has {len(v)} values but {len(steps)} steps; expected one per step")
+            raise ValueError(f"{name} has {len(v)} values but {len(steps)} steps; "
+                             "expected one per step")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, (steps, v) in curves.items():
         ax.plot(steps, v.numpy(), label=name, marker='o' if len(v) < 20 else None)
@@ -177,7 +184,8 @@ def plot_distribution(
     p = as_float_tensor(probs, 'probs')
     if p.ndim != 1: raise ValueError(f"probs has shape {tuple(p.shape)}; expected (vocab_size,)")
     _check_probs(p)
-    keep = torch.ones_like(p, dtype=torch.bool) if kept is None else torch.as_tensor(kept, dtype=torch.bool)
+    keep = (torch.ones_like(p, dtype=torch.bool) if kept is None
+            else torch.as_tensor(kept, dtype=torch.bool))
     keep = keep.cpu()
     if keep.shape != p.shape:
         raise ValueError(f"kept has shape {tuple(keep.shape)}; "
@@ -189,6 +197,7 @@ def plot_distribution(
     colours = ['tab:blue' if keep[i] else 'lightgrey' for i in order]
     ax.bar(range(len(order)), p[order].numpy(), color=colours)
     ax.set_xticks(range(len(order)), labels=names, fontsize=7, rotation=90)
-    ax.set_ylabel('probability'); ax.set_title(title or f'{int(keep.sum())} of {len(p)} tokens kept')
+    ax.set_ylabel('probability')
+    ax.set_title(title or f'{int(keep.sum())} of {len(p)} tokens kept')
     plt.close(fig)
     return fig

@@ -15,8 +15,9 @@ from fastcore.basics import patch
 from matplotlib import colormaps
 from .model import TinyTransformer
 from .tokenizer import CharTokenizer, N_SPECIAL
-from .sampling import (apply_temperature, top_k_filter, top_p_filter, suppress_tokens, sample, greedy,
-                                       check_temperature, check_top_k, check_top_p, append_token, generate)
+from .sampling import (apply_temperature, top_k_filter, top_p_filter,
+                                       suppress_tokens, sample, greedy, check_temperature,
+                                       check_top_k, check_top_p, append_token, generate)
 from .env import evaluating
 
 # %% auto #0
@@ -28,7 +29,8 @@ __all__ = ['GLYPHS', 'VIRIDIS', 'KEPT_COLOUR', 'FILTERED_COLOUR', 'CHOSEN_COLOUR
            'Generation', 'generation_picture', 'generation_explorer']
 
 # %% ../nbs/09b_widgets.ipynb #a2d98ad1
-GLYPHS = {' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '↵'}  # visible stand-ins for characters that draw nothing
+# visible stand-ins for characters that draw nothing
+GLYPHS = {' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '↵'}
 
 def char_label(s:str)->str:
     "`s` with spaces, newlines, tabs and carriage returns drawn as visible glyphs."
@@ -36,7 +38,8 @@ def char_label(s:str)->str:
 
 def token_labels(tokenizer:CharTokenizer)->list[str]:
     "A visible label for every token id; special tokens keep their names (e.g. '<bos>')."
-    return [char_label(tokenizer.decode([i], skip_special=False)) for i in range(tokenizer.vocab_size)]
+    return [char_label(tokenizer.decode([i], skip_special=False))
+            for i in range(tokenizer.vocab_size)]
 
 # %% ../nbs/09b_widgets.ipynb #0c8cea35
 def _model_device(model:torch.nn.Module)->torch.device: return next(model.parameters()).device
@@ -45,26 +48,29 @@ def forward_with_attention(
     model:TinyTransformer, # a TinyTransformer
     idx:torch.Tensor, # token ids (B, T) on the model's device
     cache:list|None=None, # from `model.new_cache()`; the T new positions are appended to it
-)->tuple[torch.Tensor, list[torch.Tensor]]: # logits (B, T, V), one (B, n_heads, T, S) weight tensor per layer
-    "Logits and every layer's attention weights from one forward pass, with or without the KV cache. Raises `RuntimeError` if a layer gives no weights."
+)->tuple[torch.Tensor, list[torch.Tensor]]: # logits (B, T, V); (B, n_heads, T, S) per layer
+    "Logits and every layer's attention weights from one forward pass, with or without KV cache."
     weights, hooks = [], []
     def want_weights(module, args, kwargs): return args, {**kwargs, 'need_weights': True}
     def keep_weights(module, args, out): weights.append(out[1])
     for block in model.h:
-        hooks += [block.attn.register_forward_pre_hook(want_weights, with_kwargs=True), block.attn.register_forward_hook(keep_weights)]
+        hooks += [block.attn.register_forward_pre_hook(want_weights, with_kwargs=True),
+                  block.attn.register_forward_hook(keep_weights)]
     try:
         with evaluating(model): logits, _ = model(idx, cache=cache)
     finally:
         for h in hooks: h.remove()
     if len(weights) != len(model.h) or any(w is None for w in weights):
-        raise RuntimeError(f"got attention weights from {sum(w is not None for w in weights)} of {len(model.h)} layers; "
-                           "the attention module must return (output, weights) when called with need_weights=True")
+        got = sum(w is not None for w in weights)
+        raise RuntimeError(f"got attention weights from {got} of {len(model.h)} layers; "
+                           "the attention module must return (output, weights) "
+                           "when called with need_weights=True")
     return logits, weights
 
 # %% ../nbs/09b_widgets.ipynb #86abddb5
 @dataclass
 class TextPass:
-    "One forward pass over a text: its ids, visible labels, the next-token logits and every layer's attention."
+    "One forward pass over a text: ids, labels, next-token logits and every layer's attention."
     ids: list[int] # the token ids that were run (the text's last `max_chars`)
     labels: list[str] # one visible label per id
     logits: torch.Tensor # (V,) float32 on the CPU: the scores for the character after the text
@@ -74,34 +80,42 @@ def run_text(
     model:TinyTransformer, # a trained model
     tokenizer:CharTokenizer, # its tokenizer
     text:str, # the text to run
-    max_chars:int|None=None, # use only the last this many characters (default and at most: the model's max_len)
+    max_chars:int|None=None, # use only the last this many characters (default and at most: max_len)
 )->TextPass:
     "Run the model once on (the end of) `text`. Raises `ValueError` for an empty text."
     if not text: raise ValueError("text is empty; type at least one character")
     n = min(max_chars or model.config.max_len, model.config.max_len)
     ids = tokenizer.encode(text)[-n:]
-    logits, weights = forward_with_attention(model, torch.tensor([ids], device=_model_device(model)))
-    return TextPass(ids, [char_label(tokenizer.decode([i], skip_special=False)) for i in ids],
-                    logits[0, -1].float().cpu(), torch.stack([w[0] for w in weights]).float().cpu().numpy())
+    idx = torch.tensor([ids], device=_model_device(model))
+    logits, weights = forward_with_attention(model, idx)
+    labels = [char_label(tokenizer.decode([i], skip_special=False)) for i in ids]
+    weights = torch.stack([w[0] for w in weights]).float().cpu().numpy()  # (n_layers, nh, T, T)
+    return TextPass(ids, labels, logits[0, -1].float().cpu(), weights)
 
 class PassCache:
     "The forward passes of the last `size` texts: asking again for a text costs nothing."
-    def __init__(self, model:TinyTransformer, tokenizer:CharTokenizer, max_chars:int|None=None, size:int=32):
+    def __init__(self, model:TinyTransformer, tokenizer:CharTokenizer, max_chars:int|None=None,
+                 size:int=32):
         self.model, self.tokenizer, self.max_chars, self.size = model, tokenizer, max_chars, size
         self.passes, self.runs = {}, 0  # text -> TextPass; how many times the model ran
     def __call__(self, text:str)->TextPass:
         if text not in self.passes:
             self.passes[text] = run_text(self.model, self.tokenizer, text, self.max_chars)
             self.runs += 1
-            if len(self.passes) > self.size: self.passes.pop(next(iter(self.passes)))  # the oldest
+            if len(self.passes) > self.size:  # drop the oldest
+                self.passes.pop(next(iter(self.passes)))
         return self.passes[text]
     def __repr__(self): return f"PassCache({len(self.passes)} texts, {self.runs} runs)"
 
 # %% ../nbs/09b_widgets.ipynb #99d9e431
-VIRIDIS = (colormaps['viridis'](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)  # (256, 3) colour lookup table
-KEPT_COLOUR, FILTERED_COLOUR, CHOSEN_COLOUR, ATTENTION_COLOUR = '#1c64c8', '#d0d0d0', '#e8590c', '#2a9d8f'
-MAX_SIDE_PX = 540  # a heatmap is at most this many pixels square: it fits a laptop screen below the controls
-MIN_CELL_PX, MAX_CELL_PX = 11, 24  # a character's cell: big enough for its label, small enough for long texts
+# (256, 3) colour lookup table
+VIRIDIS = (colormaps['viridis'](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+KEPT_COLOUR, FILTERED_COLOUR = '#1c64c8', '#d0d0d0'
+CHOSEN_COLOUR, ATTENTION_COLOUR = '#e8590c', '#2a9d8f'
+# a heatmap is at most this many pixels square: it fits a laptop screen below the controls
+MAX_SIDE_PX = 540
+# a character's cell: big enough for its label, small enough for long texts
+MIN_CELL_PX, MAX_CELL_PX = 11, 24
 MAX_CHARS = MAX_SIDE_PX // MIN_CELL_PX  # the attention explorer shows at most this many characters
 
 @dataclass
@@ -111,31 +125,42 @@ class Picture:
     title: str
     info: dict = field(default_factory=dict)
     def _repr_html_(self): return self.html
-    def __repr__(self): return f"Picture({self.title!r}, {({k: v for k, v in self.info.items() if not isinstance(v, (np.ndarray, list))})})"
+    def __repr__(self):
+        small = {k: v for k, v in self.info.items() if not isinstance(v, (np.ndarray, list))}
+        return f"Picture({self.title!r}, {small})"
 
 def _esc(s)->str: return html.escape(str(s), quote=True)
 
 def _text(x, y, s, size=13, anchor='start', weight='normal', colour='#222', extra='')->str:
-    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" fill="{colour}" {extra}>{_esc(s)}</text>'
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+            f'font-weight="{weight}" fill="{colour}" {extra}>{_esc(s)}</text>')
 
 def _svg(parts:list[str], width:int, height:int, title:str)->str:
     "Wrap SVG `parts` in an <svg> of exactly `width` × `height` pixels."
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" data-title="{_esc(title)}" role="img" aria-label="{_esc(title)}">'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" '
+            'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" '
+            f'data-title="{_esc(title)}" role="img" aria-label="{_esc(title)}">'
             + ''.join(parts) + '</svg>')
 
-def _chunk(tag:bytes, data:bytes)->bytes: return struct.pack('>I', len(data)) + tag + data + struct.pack('>I', zlib.crc32(tag + data))
+def _chunk(tag:bytes, data:bytes)->bytes:
+    return struct.pack('>I', len(data)) + tag + data + struct.pack('>I', zlib.crc32(tag + data))
 
 def png_data_uri(
     rgb:np.ndarray, # (H, W, 3) uint8 image
     scale:int=1, # each pixel becomes a scale × scale block
 )->str:
-    "The image as a base64 PNG data URI, each pixel a `scale`-pixel square; the repeated rows are stored as PNG 'Up' rows (all zeros), so big blocks cost almost nothing."
+    "The image as a base64 PNG data URI, each pixel a `scale`-pixel square."
     H, W, _ = rgb.shape
-    rows = np.zeros((H, scale, 1 + 3 * W * scale), np.uint8)  # each PNG row: a filter byte, then R G B per pixel
-    rows[:, 0, 1:] = rgb.repeat(scale, 1).reshape(H, -1)  # the first row of each block, filter 0 (none)
-    rows[:, 1:, 0] = 2  # the others: filter 2 ('Up'), the difference to the row above: zeros
-    png = (b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', struct.pack('>IIBBBBB', W * scale, H * scale, 8, 2, 0, 0, 0))
+    # each PNG row: a filter byte, then R G B per pixel
+    rows = np.zeros((H, scale, 1 + 3 * W * scale), np.uint8)
+    # the first row of each block, filter 0 (none)
+    rows[:, 0, 1:] = rgb.repeat(scale, 1).reshape(H, -1)
+    # the others: filter 2 ('Up'), the difference to the row above: all zeros, so big blocks cost
+    # almost nothing
+    rows[:, 1:, 0] = 2
+    header = struct.pack('>IIBBBBB', W * scale, H * scale, 8, 2, 0, 0, 0)  # 8-bit RGB
+    png = (b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', header)
            + _chunk(b'IDAT', zlib.compress(rows.tobytes(), 1)) + _chunk(b'IEND', b''))
     return 'data:image/png;base64,' + base64.b64encode(png).decode()
 
@@ -152,16 +177,19 @@ def heatmap_group(
     vmax:float=1.0, # the weight drawn brightest
     row:int|None=None, # frame this query row
 )->str:
-    "SVG of a heatmap with character labels: the PNG is exactly `cell` pixels per weight, so nothing is scaled."
+    "SVG of a heatmap with character labels; the PNG has exactly `cell` pixels per weight."
     L, S = w.shape
     rgb = VIRIDIS[np.clip(w / max(vmax, 1e-9) * 255, 0, 255).astype(np.uint8)]  # (L, S, 3)
     font = min(cell, 15)
-    parts = [f'<image x="{x0}" y="{y0}" width="{S * cell}" height="{L * cell}" href="{png_data_uri(rgb, cell)}" style="image-rendering:pixelated"/>']
-    parts += [_text(x0 + (j + 0.5) * cell, y0 + L * cell + font + 2, l, font, 'middle') for j, l in enumerate(labels[:S])]
-    parts += [_text(x0 - 4, y0 + (i + 0.5) * cell + font * 0.35, l, font, 'end') for i, l in enumerate(labels[:L])]
+    parts = [f'<image x="{x0}" y="{y0}" width="{S * cell}" height="{L * cell}" '
+             f'href="{png_data_uri(rgb, cell)}" style="image-rendering:pixelated"/>']
+    parts += [_text(x0 + (j + 0.5) * cell, y0 + L * cell + font + 2, l, font, 'middle')
+              for j, l in enumerate(labels[:S])]
+    parts += [_text(x0 - 4, y0 + (i + 0.5) * cell + font * 0.35, l, font, 'end')
+              for i, l in enumerate(labels[:L])]
     if row is not None:
-        parts.append(f'<rect x="{x0 - 1}" y="{y0 + row * cell - 1}" width="{S * cell + 2}" height="{cell + 2}" fill="none" '
-                     f'stroke="{CHOSEN_COLOUR}" stroke-width="2"/>')
+        parts.append(f'<rect x="{x0 - 1}" y="{y0 + row * cell - 1}" width="{S * cell + 2}" '
+                     f'height="{cell + 2}" fill="none" stroke="{CHOSEN_COLOUR}" stroke-width="2"/>')
     return ''.join(parts)
 
 def bars_group(
@@ -175,24 +203,31 @@ def bars_group(
     marks:tuple[int, ...]=(), # bars to frame and point at (e.g. the chosen character)
     font:int=14, # label size
 )->str:
-    "SVG of a bar chart with upright character labels under the bars and the value of each in its tooltip."
+    "SVG of a bar chart: upright character labels under the bars, each value in its tooltip."
     vmax = float(vmax if vmax is not None else max(float(np.max(values)), 1e-9))
     base = y0 + height
-    parts = [f'<line x1="{x0}" y1="{base + 0.5}" x2="{x0 + len(values) * bar}" y2="{base + 0.5}" stroke="#888"/>',
-             _text(x0 - 4, y0 + 10, f'{vmax:.2f}', 11, 'end', colour='#666'), _text(x0 - 4, base, '0', 11, 'end', colour='#666')]
+    parts = [f'<line x1="{x0}" y1="{base + 0.5}" x2="{x0 + len(values) * bar}" y2="{base + 0.5}" '
+             'stroke="#888"/>',
+             _text(x0 - 4, y0 + 10, f'{vmax:.2f}', 11, 'end', colour='#666'),
+             _text(x0 - 4, base, '0', 11, 'end', colour='#666')]
     for i, (v, l, c) in enumerate(zip(values, labels, colours)):
         h = max(float(v) / vmax * height, 0.0)
-        parts.append(f'<rect x="{x0 + i * bar + 1}" y="{base - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{c}"><title>{_esc(l)}: {float(v):.3f}</title></rect>')
-        parts.append(_text(x0 + (i + 0.5) * bar, base + font + 3, l, font, 'middle', weight='bold' if i in marks else 'normal'))
+        parts.append(f'<rect x="{x0 + i * bar + 1}" y="{base - h:.1f}" width="{bar - 2}" '
+                     f'height="{h:.1f}" fill="{c}"><title>{_esc(l)}: {float(v):.3f}</title></rect>')
+        parts.append(_text(x0 + (i + 0.5) * bar, base + font + 3, l, font, 'middle',
+                           weight='bold' if i in marks else 'normal'))
     for i in marks:
-        parts.append(f'<rect x="{x0 + i * bar}" y="{y0 - 2}" width="{bar}" height="{height + font + 8}" fill="none" stroke="{CHOSEN_COLOUR}" stroke-width="2.5"/>')
+        parts.append(f'<rect x="{x0 + i * bar}" y="{y0 - 2}" width="{bar}" '
+                     f'height="{height + font + 8}" fill="none" stroke="{CHOSEN_COLOUR}" '
+                     'stroke-width="2.5"/>')
     return ''.join(parts)
 
 def legend_group(items:list[tuple[str, str]], x0:int, y:int)->str:
     "SVG of a one-line legend: a colour swatch and a name per item."
     parts, x = [], x0
     for colour, name in items:
-        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colour}" stroke="#555" stroke-width="0.5"/>')
+        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colour}" '
+                     'stroke="#555" stroke-width="0.5"/>')
         parts.append(_text(x + 17, y, name, 12)); x += 30 + 8 * len(name)
     return ''.join(parts)
 
@@ -203,35 +238,46 @@ def attention_picture(
     head:int|None=0, # which head; None draws all of them
     query:int|None=None, # the query row shown as a bar chart (default: the last character)
 )->Picture:
-    "Heatmap of one layer's attention (one head, or all) and one query row's attention as bars. Raises `ValueError` for an out-of-range layer, head or query."
+    "Heatmap of one layer's attention (one head, or all) and one query row's attention as bars."
     n_layers, n_heads, T, _ = tp.weights.shape
-    if not 0 <= layer < n_layers: raise ValueError(f"layer={layer} is out of range; expected 0..{n_layers - 1}")
-    if head is not None and not 0 <= head < n_heads: raise ValueError(f"head={head} is out of range; expected 0..{n_heads - 1} or None")
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"layer={layer} is out of range; expected 0..{n_layers - 1}")
+    if head is not None and not 0 <= head < n_heads:
+        raise ValueError(f"head={head} is out of range; expected 0..{n_heads - 1} or None")
     query = T - 1 if query is None else query
-    if not 0 <= query < T: raise ValueError(f"query={query} is out of range; expected 0..{T - 1} (one per character)")
+    if not 0 <= query < T:
+        raise ValueError(f"query={query} is out of range; expected 0..{T - 1} (one per character)")
     heads = list(range(n_heads)) if head is None else [head]
     side = MAX_SIDE_PX if head is not None else max(MAX_SIDE_PX // len(heads), 120)
     cell, x0, top = cell_size(T, side), 36, 30 if head is not None else 46
     gap, font = cell * T + 46, min(cell, 15)
-    title = f"layer {layer}, " + ("all heads" if head is None else f"head {head}") + f": what {tp.labels[query]!r} (position {query}) reads"
+    which = "all heads" if head is None else f"head {head}"
+    title = f"layer {layer}, {which}: what {tp.labels[query]!r} (position {query}) reads"
     parts = [_text(8, 18, title, 14, weight='bold')]
     for n, h in enumerate(heads):
         if head is None: parts.append(_text(x0 + n * gap, top - 6, f'head {h}', 12))
-        parts.append(heatmap_group(tp.weights[layer, h], tp.labels, cell, x0 + n * gap, top + 6, row=query))
+        parts.append(heatmap_group(tp.weights[layer, h], tp.labels, cell, x0 + n * gap, top + 6,
+                                   row=query))
     row = tp.weights[layer, heads, query].mean(0)  # (T,): one head's row, or the mean over heads
     y_bars = top + 6 + cell * T + font + 40
-    parts.append(_text(8, y_bars - 8, f"row {query} ({tp.labels[query]!r})" + (" averaged over heads" if head is None else ""), 12))
-    parts.append(bars_group(row, tp.labels, [ATTENTION_COLOUR] * T, cell, x0, y_bars, height=90, font=font))
+    row_title = f"row {query} ({tp.labels[query]!r})" + (" averaged over heads" if head is None
+                                                         else "")
+    parts.append(_text(8, y_bars - 8, row_title, 12))
+    parts.append(bars_group(row, tp.labels, [ATTENTION_COLOUR] * T, cell, x0, y_bars, height=90,
+                            font=font))
     width, height = x0 + len(heads) * gap, y_bars + 90 + font + 12
-    return Picture(_svg(parts, width, height, title), title, dict(layer=layer, head=head, query=query, chars=T, row=row, size=(width, height)))
+    return Picture(_svg(parts, width, height, title), title,
+                   dict(layer=layer, head=head, query=query, chars=T, row=row,
+                        size=(width, height)))
 
 # %% ../nbs/09b_widgets.ipynb #cb65e613
 WIDE = {'description_width': 'initial'}  # show control labels in full
 ALL_HEADS = 'all'  # the head slider's option for every head at once
 
 def _head_slider(n_heads:int, with_all:bool=True)->widgets.SelectionSlider:
-    "A head picker that keeps the arrow keys (a Dropdown loses them to JupyterLab's notebook navigation)."
-    return widgets.SelectionSlider(options=([ALL_HEADS] if with_all else []) + [str(h) for h in range(n_heads)], value='0', description='head')
+    "A head picker that keeps the arrow keys (a Dropdown loses them to JupyterLab's navigation)."
+    options = ([ALL_HEADS] if with_all else []) + [str(h) for h in range(n_heads)]
+    return widgets.SelectionSlider(options=options, value='0', description='head')
 
 def _picture_widget(cls:str)->widgets.HTML:
     "An HTML widget that shows a `Picture` at its own size."
@@ -244,9 +290,10 @@ def attention_explorer(
     tokenizer:CharTokenizer, # its tokenizer
     text:str='ROMEO: But soft, what light', # the starting text
 )->widgets.VBox:
-    "Text box and layer/head/query sliders driving `attention_picture`; the model runs once per text. Returns the widget."
+    "Text box and layer/head/query sliders driving `attention_picture`; one model run per text."
     passes = PassCache(model, tokenizer, max_chars=MAX_CHARS)
-    box = widgets.Text(value=text, description='text', continuous_update=False, layout=widgets.Layout(width='95%'))
+    box = widgets.Text(value=text, description='text', continuous_update=False,
+                       layout=widgets.Layout(width='95%'))
     layer = widgets.IntSlider(value=0, min=0, max=model.config.n_layers - 1, description='layer')
     head = _head_slider(model.config.n_heads)
     query = widgets.IntSlider(value=0, min=0, max=0, description='query char', style=WIDE)
@@ -256,11 +303,13 @@ def attention_explorer(
         if state['busy']: return
         try:
             tp = passes(box.value)
-            if change is None or change['owner'] is box:  # a new text: its last character is the query
+            # a new text: its last character is the query
+            if change is None or change['owner'] is box:
                 state['busy'] = True
                 try: query.max = len(tp.ids) - 1; query.value = len(tp.ids) - 1
                 finally: state['busy'] = False
-            pic = attention_picture(tp, layer.value, None if head.value == ALL_HEADS else int(head.value), query.value)
+            h = None if head.value == ALL_HEADS else int(head.value)
+            pic = attention_picture(tp, layer.value, h, query.value)
             picture.value, status.value = pic.html, ''
             ui.picture = pic
         except ValueError as e: picture.value, status.value = '', str(e)
@@ -278,12 +327,13 @@ def next_token_distribution(
     top_k:int|None=None, # keep the k most likely
     top_p:float|None=None, # keep the smallest set reaching this mass
     suppress_ids:tuple[int, ...]=(), # ids that are never drawn (e.g. the special tokens)
-)->tuple[torch.Tensor, torch.Tensor]: # probabilities (V,) after temperature, bool mask (V,) of the kept ids
-    "The distribution `sample` draws from and the ids its filters keep. Raises `ValueError`/`TypeError` for bad settings."
+)->tuple[torch.Tensor, torch.Tensor]: # probabilities (V,) after temperature; bool (V,): kept ids
+    "The distribution `sample` draws from and the ids its filters keep."
     logits = logits.reshape(1, -1).float()
     if suppress_ids: logits = suppress_tokens(logits, suppress_ids)
     if check_temperature(temperature) == 0:
-        kept = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, greedy(logits)[:, None], True)
+        top = greedy(logits)[:, None]
+        kept = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top, True)
         return logits.softmax(-1)[0].cpu(), kept[0].cpu()
     scaled = filtered = apply_temperature(logits, temperature)
     if top_k is not None: filtered = top_k_filter(filtered, top_k)
@@ -301,21 +351,27 @@ def next_token_picture(
     chosen:int|None=None, # the id that was drawn, framed (always shown)
     top:int=SHOWN_BARS, # how many of the most likely ids to show
 )->Picture:
-    "Bar chart of the `top` most likely ids, kept and filtered in two colours with a legend. Raises `ValueError` on mismatched inputs."
+    "Bar chart of the `top` most likely ids, kept and filtered in two colours with a legend."
     if not len(probs) == len(kept) == len(labels):
-        raise ValueError(f"probs, kept and labels have lengths {len(probs)}, {len(kept)}, {len(labels)}; expected one entry per token id")
+        raise ValueError(f"probs, kept and labels have lengths {len(probs)}, {len(kept)}, "
+                         f"{len(labels)}; expected one entry per token id")
     order = torch.argsort(probs, descending=True, stable=True)[:top].tolist()
     if chosen is not None and chosen not in order: order[-1] = chosen
     bar, x0 = 22, 44
     n_kept = int(kept.sum())
     title = f"{title}: {n_kept} of {len(probs)} kept"
+    colours = [KEPT_COLOUR if kept[i] else FILTERED_COLOUR for i in order]
+    marks = (order.index(chosen),) if chosen is not None else ()
+    legend = [(KEPT_COLOUR, 'kept'), (FILTERED_COLOUR, 'filtered out')]
+    legend += [(CHOSEN_COLOUR, 'chosen')] if chosen is not None else []
     parts = [_text(8, 18, title, 14, weight='bold'),
-             bars_group(probs[order].numpy(), [labels[i] for i in order], [KEPT_COLOUR if kept[i] else FILTERED_COLOUR for i in order],
-                        bar, x0, 34, height=130, marks=(order.index(chosen),) if chosen is not None else ()),
-             legend_group([(KEPT_COLOUR, 'kept'), (FILTERED_COLOUR, 'filtered out')] + ([(CHOSEN_COLOUR, 'chosen')] if chosen is not None else []), x0, 210)]
+             bars_group(probs[order].numpy(), [labels[i] for i in order], colours, bar, x0, 34,
+                        height=130, marks=marks),
+             legend_group(legend, x0, 210)]
     width = max(x0 + len(order) * bar + 10, 360)
     return Picture(_svg(parts, width, 220, title), title,
-                   dict(kept=n_kept, shown=[labels[i] for i in order], shown_kept=[bool(kept[i]) for i in order],
+                   dict(kept=n_kept, shown=[labels[i] for i in order],
+                        shown_kept=[bool(kept[i]) for i in order],
                         chosen=None if chosen is None else labels[chosen]))
 
 # %% ../nbs/09b_widgets.ipynb #316a4e8e
@@ -324,22 +380,29 @@ def sampling_explorer(
     tokenizer:CharTokenizer, # its tokenizer
     prompt:str='JULIET: O Romeo, Romeo', # the starting prompt (a one-line box: type no newlines)
 )->widgets.VBox:
-    "Prompt box and temperature/top-k/top-p sliders driving `next_token_picture`; the model runs once per prompt. Returns the widget."
+    "Prompt and temperature/top-k/top-p sliders driving `next_token_picture`; one run per prompt."
     passes, labels = PassCache(model, tokenizer), token_labels(tokenizer)
-    box = widgets.Text(value=prompt, description='prompt', continuous_update=False, layout=widgets.Layout(width='95%'))
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description='temperature', style=WIDE)
-    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size, description='top-k (0 = off)', style=WIDE)
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p', style=WIDE)
+    box = widgets.Text(value=prompt, description='prompt', continuous_update=False,
+                       layout=widgets.Layout(width='95%'))
+    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
+                                      description='temperature', style=WIDE)
+    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size,
+                              description='top-k (0 = off)', style=WIDE)
+    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p',
+                                style=WIDE)
     picture, status = _picture_widget('tt-sampling-picture'), widgets.Label()
     def redraw(_=None):
         try:
             if not box.value: raise ValueError("prompt is empty; type at least one character")
             tp = passes(box.value)
-            probs, kept = next_token_distribution(tp.logits, temperature.value, top_k.value or None, top_p.value if top_p.value < 1 else None)
-            ui.picture = next_token_picture(probs, kept, labels, f"after {char_label(box.value[-20:])!r} (temperature {temperature.value:.2f}, "
-                                            f"top-k {top_k.value or 'off'}, top-p {top_p.value:.2f})")
+            p = top_p.value if top_p.value < 1 else None
+            k = top_k.value or None
+            probs, kept = next_token_distribution(tp.logits, temperature.value, k, p)
+            title = (f"after {char_label(box.value[-20:])!r} (temperature {temperature.value:.2f}, "
+                     f"top-k {top_k.value or 'off'}, top-p {top_p.value:.2f})")
+            ui.picture = next_token_picture(probs, kept, labels, title)
             picture.value, status.value = ui.picture.html, ''
-        except ValueError as e: picture.value, status.value = '', str(e)  # no stale picture beside the error
+        except ValueError as e: picture.value, status.value = '', str(e)  # no stale picture
     ui = widgets.VBox([box, widgets.HBox([temperature, top_k, top_p]), status, picture])
     ui.add_class('tt-sampling-explorer')
     ui.passes, ui.picture = passes, None
@@ -348,11 +411,12 @@ def sampling_explorer(
     return ui
 
 # %% ../nbs/09b_widgets.ipynb #d1a5274e
-SPECIAL_IDS = tuple(range(N_SPECIAL))  # <pad>, <unk>, <bos>, <eos>: never drawn by the generation explorer
+# <pad>, <unk>, <bos>, <eos>: never drawn by the generation explorer
+SPECIAL_IDS = tuple(range(N_SPECIAL))
 
 @dataclass
 class GenerationStep:
-    "One step: the context the model saw, the distribution, the character drawn and the new position's attention."
+    "One step: the context, the distribution, the character drawn and the new position's attention."
     context: list[str] # visible labels of the characters the model saw (the attention's keys)
     probs: torch.Tensor # (V,) after temperature
     kept: torch.Tensor # (V,) bool: what the filters kept
@@ -362,7 +426,7 @@ class GenerationStep:
     fed: int # positions the model ran this step (1 with the cache)
 
 class Generation:
-    "Generate one character per `step()` with the KV cache; the seed makes it reproducible. Raises `ValueError`/`TypeError` for bad settings."
+    "Generate one character per `step()` with the KV cache; the seed makes it reproducible."
     def __init__(self,
                  model:TinyTransformer, # a trained model
                  tokenizer:CharTokenizer, # its tokenizer
@@ -373,7 +437,8 @@ class Generation:
                  seed:int=0, # seeds the draws
                  suppress_ids:tuple[int, ...]=SPECIAL_IDS): # ids never drawn
         if not prompt: raise ValueError("prompt is empty; type at least one character")
-        self.model, self.tokenizer, self.prompt, self.suppress_ids = model, tokenizer, prompt, tuple(suppress_ids)
+        self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
+        self.suppress_ids = tuple(suppress_ids)
         self.set_sampling(temperature, top_k, top_p)
         self.context = tokenizer.encode(prompt)[-model.config.max_len:]
         self.generator = torch.Generator(_model_device(model)).manual_seed(seed)
@@ -388,40 +453,48 @@ class Generation:
 
     @property
     def generated(self)->str: return self.tokenizer.decode(self.new_ids, skip_special=False)
-    def __repr__(self): return f"Generation({len(self.steps)} steps: {self.prompt[-20:]!r} + {self.generated[-40:]!r})"
+    def __repr__(self):
+        return (f"Generation({len(self.steps)} steps: "
+                f"{self.prompt[-20:]!r} + {self.generated[-40:]!r})")
 
 # %% ../nbs/09b_widgets.ipynb #05f84e32
 def _advance(gen:Generation)->tuple[torch.Tensor, np.ndarray, int]:
-    "Run the positions the cache hasn't seen: the newest one, or the whole window at the start or after a slide."
+    "Run the positions the cache lacks: the newest, or all of them at the start and after a slide."
     if gen.cache is None: gen.cache, feed = gen.model.new_cache(), gen.context
     else: feed = gen.context[-1:]
-    logits, weights = forward_with_attention(gen.model, torch.tensor([feed], device=_model_device(gen.model)), gen.cache)
-    return logits[:, -1].float(), torch.stack([w[0, :, -1] for w in weights]).float().cpu().numpy(), len(feed)  # (1, V), (n_layers, nh, S)
+    idx = torch.tensor([feed], device=_model_device(gen.model))
+    logits, weights = forward_with_attention(gen.model, idx, gen.cache)
+    newest = torch.stack([w[0, :, -1] for w in weights]).float().cpu().numpy()  # (n_layers, nh, S)
+    return logits[:, -1].float(), newest, len(feed)  # (1, V), (n_layers, nh, S), positions fed
 
 @patch
 def step(self:Generation)->GenerationStep:
     "Run the model on the new position, draw the next character, append it; returns what happened."
     logits, weights, fed = _advance(self)
-    probs, kept = next_token_distribution(logits, self.temperature, self.top_k, self.top_p, self.suppress_ids)
+    probs, kept = next_token_distribution(logits, self.temperature, self.top_k, self.top_p,
+                                          self.suppress_ids)
     token = int(sample(suppress_tokens(logits, self.suppress_ids) if self.suppress_ids else logits,
                        self.temperature, self.top_k, self.top_p, self.generator)[0])
-    s = GenerationStep([char_label(self.tokenizer.decode([i], skip_special=False)) for i in self.context], probs, kept,
-                       token, self.tokenizer.decode([token], skip_special=False), weights, fed)
+    context = [char_label(self.tokenizer.decode([i], skip_special=False)) for i in self.context]
+    char = self.tokenizer.decode([token], skip_special=False)
+    s = GenerationStep(context, probs, kept, token, char, weights, fed)
     self.steps.append(s); self.new_ids.append(token)
-    if append_token(self.context, token, self.model.config.max_len): self.cache = None  # the window slid: positions moved, re-encode
+    # the window slid: the positions moved, so re-encode
+    if append_token(self.context, token, self.model.config.max_len): self.cache = None
     return s
 
 # %% ../nbs/09b_widgets.ipynb #2ae9c5a0
 MAX_BARS = 64  # the attention bars of a generation step: the last this many context characters
 
 def _text_panel(prompt:str, generated:str, k:int)->str:
-    "The prompt in grey, the generated text in black, character `k` (1-based) marked; the last 600 characters."
+    "The last 600 characters: prompt in grey, generated text in black, character `k` marked."
     before, new, after = generated[:k - 1], generated[k - 1:k], generated[k:]
     shown = prompt + before
     cut = max(0, len(shown) - 600)
     p, b = (prompt[cut:], before) if cut < len(prompt) else ('', before[cut - len(prompt):])
     mark = _esc(char_label(new) if new in GLYPHS else new) + ('\n' if new == '\n' else '')
-    return ('<div class="tt-generated-text" style="font-family:monospace;font-size:15px;white-space:pre-wrap;max-width:900px;'
+    return ('<div class="tt-generated-text" style="font-family:monospace;font-size:15px;'
+            'white-space:pre-wrap;max-width:900px;'
             'border:1px solid #ccc;padding:6px;margin-bottom:6px">'
             f'<span style="color:#888">{_esc(p)}</span>{_esc(b)}'
             f'<span style="background:{CHOSEN_COLOUR};color:white;font-weight:bold">{mark}</span>'
@@ -433,28 +506,35 @@ def generation_picture(
     layer:int=0, # the attention's layer
     head:int=0, # the attention's head
 )->Picture:
-    "The text, step `k`'s distribution with the chosen character, and its attention in `layer`/`head`. Raises `ValueError` for a step, layer or head out of range."
+    "Step `k`: the text, the distribution it drew from, and the attention in `layer`/`head`."
     n = len(gen.steps)
     if n == 0: raise ValueError("no steps yet; call gen.step() (the 'next character' button) first")
     k = n if k is None else k
     if not 1 <= k <= n: raise ValueError(f"step {k} is out of range; expected 1..{n}")
     s = gen.steps[k - 1]
     n_layers, n_heads, S = s.weights.shape
-    if not 0 <= layer < n_layers: raise ValueError(f"layer={layer} is out of range; expected 0..{n_layers - 1}")
-    if not 0 <= head < n_heads: raise ValueError(f"head={head} is out of range; expected 0..{n_heads - 1}")
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"layer={layer} is out of range; expected 0..{n_layers - 1}")
+    if not 0 <= head < n_heads:
+        raise ValueError(f"head={head} is out of range; expected 0..{n_heads - 1}")
     labels = token_labels(gen.tokenizer)
-    dist = next_token_picture(s.probs, s.kept, labels, f"step {k}: drew {char_label(s.char)!r}", chosen=s.token)
+    dist = next_token_picture(s.probs, s.kept, labels, f"step {k}: drew {char_label(s.char)!r}",
+                              chosen=s.token)
     shown = min(S, MAX_BARS)
     bar, x0 = cell_size(shown, 720), 44
-    att_title = f"layer {layer}, head {head}: where the new position ({s.context[-1]!r}) looked" + (f" (last {shown} of {S})" if shown < S else '')
-    att = _svg([_text(8, 18, att_title, 14, weight='bold'),
-                bars_group(s.weights[layer, head, -shown:], s.context[-shown:], [ATTENTION_COLOUR] * shown, bar, x0, 34, height=90,
-                           marks=(shown - 1,), font=min(bar, 15))],
+    att_title = (f"layer {layer}, head {head}: where the new position ({s.context[-1]!r}) looked"
+                 + (f" (last {shown} of {S})" if shown < S else ''))
+    bars = bars_group(s.weights[layer, head, -shown:], s.context[-shown:],
+                      [ATTENTION_COLOUR] * shown, bar, x0, 34, height=90, marks=(shown - 1,),
+                      font=min(bar, 15))
+    att = _svg([_text(8, 18, att_title, 14, weight='bold'), bars],
                max(x0 + shown * bar + 10, 360), 34 + 90 + min(bar, 15) + 12, att_title)
     title = f"step {k} of {n}: {s.char!r}"
-    html_ = f'<div data-step="{k}" data-title="{_esc(title)}">' + _text_panel(gen.prompt, gen.generated, k) + dist.html + '<br>' + att + '</div>'
-    return Picture(html_, title, dict(step=k, steps=n, chosen=s.char, kept=dist.info['kept'], layer=layer, head=head,
-                                      attention=s.weights[layer, head], text=gen.prompt + gen.generated[:k]))
+    html_ = (f'<div data-step="{k}" data-title="{_esc(title)}">'
+             + _text_panel(gen.prompt, gen.generated, k) + dist.html + '<br>' + att + '</div>')
+    return Picture(html_, title, dict(step=k, steps=n, chosen=s.char, kept=dist.info['kept'],
+                                      layer=layer, head=head, attention=s.weights[layer, head],
+                                      text=gen.prompt + gen.generated[:k]))
 
 # %% ../nbs/09b_widgets.ipynb #992ef9bb
 def generation_explorer(
@@ -463,24 +543,34 @@ def generation_explorer(
     prompt:str='ROMEO:', # the starting prompt (a one-line box)
     seed:int=0, # the starting seed
 )->widgets.VBox:
-    "Prompt, sampling settings, seed and 'next character' / 'run 20' buttons driving `generation_picture`. Returns the widget."
+    "Prompt, sampling settings, seed and 'next character'/'run 20' buttons: `generation_picture`."
     cfg = model.config
-    box = widgets.Text(value=prompt, description='prompt', continuous_update=False, layout=widgets.Layout(width='95%'))
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description='temperature', style=WIDE)
-    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size, description='top-k (0 = off)', style=WIDE)
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p', style=WIDE)
-    seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=widgets.Layout(width='160px'))
-    next_button, run_button, restart = (widgets.Button(description=d) for d in ('next character', 'run 20', 'restart'))
+    box = widgets.Text(value=prompt, description='prompt', continuous_update=False,
+                       layout=widgets.Layout(width='95%'))
+    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
+                                      description='temperature', style=WIDE)
+    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size,
+                              description='top-k (0 = off)', style=WIDE)
+    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p',
+                                style=WIDE)
+    seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed',
+                                      layout=widgets.Layout(width='160px'))
+    next_button, run_button, restart = (widgets.Button(description=d)
+                                        for d in ('next character', 'run 20', 'restart'))
     layer = widgets.IntSlider(value=0, min=0, max=cfg.n_layers - 1, description='layer')
     head = _head_slider(cfg.n_heads, with_all=False)
     shown = widgets.IntSlider(value=0, min=0, max=0, description='show step', style=WIDE)
     picture, status = _picture_widget('tt-generation-picture'), widgets.Label()
     state = {'busy': False}
-    def settings(): return temperature.value, top_k.value or None, top_p.value if top_p.value < 1 else None
+    def settings():
+        return temperature.value, top_k.value or None, top_p.value if top_p.value < 1 else None
     def redraw(_=None):
         if state['busy']: return
         try:
-            if not ui.gen.steps: picture.value, ui.picture = f'<div class="tt-generated-text">{_esc(ui.gen.prompt)}</div><i>press “next character”</i>', None
+            if not ui.gen.steps:
+                picture.value = (f'<div class="tt-generated-text">{_esc(ui.gen.prompt)}</div>'
+                                 '<i>press “next character”</i>')
+                ui.picture = None
             else:
                 ui.picture = generation_picture(ui.gen, shown.value, layer.value, int(head.value))
                 picture.value = ui.picture.html
@@ -503,13 +593,15 @@ def generation_explorer(
     def resample(_=None):
         try: ui.gen.set_sampling(*settings()); status.value = ''
         except ValueError as e: status.value = str(e)
-    ui = widgets.VBox([box, widgets.HBox([temperature, top_k, top_p]), widgets.HBox([seed_box, next_button, run_button, restart]),
+    ui = widgets.VBox([box, widgets.HBox([temperature, top_k, top_p]),
+                       widgets.HBox([seed_box, next_button, run_button, restart]),
                        widgets.HBox([layer, head, shown]), status, picture])
     ui.add_class('tt-generation-explorer')
     ui.gen, ui.picture = None, None
     for w in (box, seed_box): w.observe(start, names='value')
     for w in (temperature, top_k, top_p): w.observe(resample, names='value')
     for w in (layer, head, shown): w.observe(redraw, names='value')
-    next_button.on_click(lambda _: take(1)); run_button.on_click(lambda _: take(20)); restart.on_click(start)
+    next_button.on_click(lambda _: take(1)); run_button.on_click(lambda _: take(20))
+    restart.on_click(start)
     start()
     return ui
