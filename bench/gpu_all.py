@@ -78,7 +78,8 @@ def stage_shakespeare(a, device):
                          context_len=ctx, betas=(0.9, 0.99), eval_interval=every, eval_steps=evals, log_interval=every,
                          device=str(device), progress=False, live_plot=False, compile=a.compile)
 
-    class StopAtTarget(tt.Callback):
+    from tiny_transformer.training import Callback
+    class StopAtTarget(Callback):
         def on_eval(self, trainer, metrics):
             if metrics['val_loss'] <= NANOGPT_VAL: raise StopIteration
     trainer = tt.Trainer(model, ids[:n], ids[n:], cfg, tokenizer=tok, callbacks=[StopAtTarget()])

@@ -14,18 +14,20 @@ import json, sys, time
 t = {}; s = time.perf_counter()
 import torch; t['import_torch'] = time.perf_counter() - s
 s = time.perf_counter(); import tiny_transformer as tt; t['import_tiny_transformer'] = time.perf_counter() - s
+from tiny_transformer.env import evaluating
+from tiny_transformer.training import make_optimizer
 dyn = lambda: 'torch._dynamo' in sys.modules
 t['dynamo_after_import'] = dyn()
 torch.set_num_threads(1)
 model = tt.TinyTransformer(tt.ModelConfig(vocab_size=69, d_model=128, n_heads=4, n_layers=4, max_len=64))
-with tt.evaluating(model): model(torch.randint(0, 69, (1, 8)))
+with evaluating(model): model(torch.randint(0, 69, (1, 8)))
 t['dynamo_after_forward'] = dyn()
 if sys.argv[1] == 'train':
-    s = time.perf_counter(); opt = tt.make_optimizer(model, tt.TrainConfig(), 'cpu'); t['first_adamw'] = time.perf_counter() - s
+    s = time.perf_counter(); opt = make_optimizer(model, tt.TrainConfig(), 'cpu'); t['first_adamw'] = time.perf_counter() - s
     t['dynamo_after_adamw'] = dyn()
     model(torch.randint(0, 69, (2, 8)))[0].sum().backward()
     s = time.perf_counter(); opt.step(); t['first_step'] = time.perf_counter() - s
-    s = time.perf_counter(); tt.make_optimizer(model, tt.TrainConfig(), 'cpu'); t['second_adamw'] = time.perf_counter() - s
+    s = time.perf_counter(); make_optimizer(model, tt.TrainConfig(), 'cpu'); t['second_adamw'] = time.perf_counter() - s
 print(json.dumps(t))
 '''
 

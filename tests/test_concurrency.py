@@ -65,7 +65,9 @@ def test_two_processes_append_without_tearing(tmp_path):
 def test_control_split_writes_do_tear(tmp_path):
     "The check can fail: writers that split each line in two writes produce malformed lines."
     path = tmp_path/'metrics.jsonl'
-    run_two_writers(path, split=True)
+    a, b = json.dumps({'step': 1, 'x': 'a' * 100}) + '\n', json.dumps({'step': 2}) + '\n'
+    with open(path, 'a') as f1, open(path, 'a') as f2:  # the interleaving two racing writers can produce
+        for f, part in ((f1, a[:50]), (f2, b), (f1, a[50:])): f.write(part); f.flush()
     with pytest.raises(ValueError, match='is malformed'):
         read_metrics(path)
 

@@ -9,7 +9,7 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/api.html.md"""
 __all__ = ['get_device', 'set_seed', 'env_report', 'viz', 'ModelConfig', 'TinyTransformer', 'CharTokenizer', 'load_corpus',
            'train_val_split', 'TrainConfig', 'Trainer', 'generate', 'generate_batch', 'sample', 'save_checkpoint',
            'load_checkpoint', 'load_model', 'CheckpointManager', 'CheckpointError', 'MetricsLogger', 'train_run',
-           'sample_text', 'attention_explorer', 'sampling_explorer', 'load_pretrained']
+           'sample_text', 'attention_explorer', 'sampling_explorer', 'generation_explorer', 'load_pretrained']
 
 # %% ../nbs/10_api.ipynb #4d410e89
 import ast, importlib
@@ -29,6 +29,7 @@ _MODULE_OF = {  # top-level name -> the module (lesson) that defines it
     'CheckpointManager': 'checkpoint', 'CheckpointError': 'checkpoint',
     'MetricsLogger': 'tracking', 'train_run': 'cli', 'sample_text': 'cli',
     'attention_explorer': 'widgets', 'sampling_explorer': 'widgets',
+    'generation_explorer': 'widgets',
     'load_pretrained': 'pretrained',
 }
 
@@ -37,7 +38,7 @@ _all_ = ['get_device', 'set_seed', 'env_report', 'viz', 'ModelConfig', 'TinyTran
          'CharTokenizer', 'load_corpus', 'train_val_split', 'TrainConfig', 'Trainer',
          'generate', 'generate_batch', 'sample', 'save_checkpoint', 'load_checkpoint', 'load_model',
          'CheckpointManager', 'CheckpointError', 'MetricsLogger', 'train_run', 'sample_text',
-         'attention_explorer', 'sampling_explorer', 'load_pretrained']
+         'attention_explorer', 'sampling_explorer', 'generation_explorer', 'load_pretrained']
 
 # %% ../nbs/10_api.ipynb #99d65583
 def _home_of(name:str)->str|None:
@@ -77,5 +78,5 @@ if TYPE_CHECKING:
                                              CheckpointManager, CheckpointError)
     from tiny_transformer.tracking import MetricsLogger
     from tiny_transformer.cli import train_run, sample_text
-    from tiny_transformer.widgets import attention_explorer, sampling_explorer
+    from tiny_transformer.widgets import attention_explorer, sampling_explorer, generation_explorer
     from tiny_transformer.pretrained import load_pretrained
