@@ -43,9 +43,9 @@ def _attention_panel(ax, w:torch.Tensor, x_labels, y_labels, vmax:float):
     L, S = w.shape
     im = ax.imshow(w.numpy(), cmap='viridis', vmin=0, vmax=vmax)
     rotate = x_labels is not None and max((len(str(l)) for l in x_labels), default=0) > 1
-    ax.set_xticks(range(S), labels=x_labels if x_labels is not None else range(S), fontsize=7,
+    ax.set_xticks(range(S), labels=x_labels if x_labels is not None else range(S), fontsize=10,
                   rotation=90 if rotate else 0)
-    ax.set_yticks(range(L), labels=y_labels if y_labels is not None else range(L), fontsize=7)
+    ax.set_yticks(range(L), labels=y_labels if y_labels is not None else range(L), fontsize=10)
     ax.set_xlabel('key')
     return im
 
@@ -170,6 +170,13 @@ def _check_probs(p:torch.Tensor)->None:
         raise ValueError(f"probs[{i}] is {float(p[i]):.4g}; expected finite probabilities >= 0 "
                          "(pass softmax(logits), not the logits)")
 
+# %% ../nbs/00c_plots.ipynb #896226f6
+_VISIBLE = {' ': '␣', '\n': '⏎', '\t': '⇥'}  # characters a label would otherwise show as nothing
+
+def _visible(label)->str:
+    "A label as it should read on an axis: invisible characters get a glyph, others stay as they are."
+    return _VISIBLE.get(label, str(label))
+
 # %% ../nbs/00c_plots.ipynb #967478ef
 def plot_distribution(
     probs, # probabilities over the vocabulary, (V,)
@@ -192,11 +199,13 @@ def plot_distribution(
                          f"expected {tuple(p.shape)}, one flag per token")
     _check_labels(labels, len(p), 'labels')
     order = torch.argsort(p, descending=True, stable=True)[:top]
-    names = [repr(labels[i]) if labels is not None else str(int(i)) for i in order]
+    names = [_visible(labels[i]) if labels is not None else str(int(i)) for i in order]
+    upright = all(len(n) == 1 for n in names)  # single characters read best standing up
     fig, ax = plt.subplots(figsize=(max(4, 0.3 * len(order) + 1), 3))
     colours = ['tab:blue' if keep[i] else 'lightgrey' for i in order]
     ax.bar(range(len(order)), p[order].numpy(), color=colours)
-    ax.set_xticks(range(len(order)), labels=names, fontsize=7, rotation=90)
+    ax.set_xticks(range(len(order)), labels=names, fontsize=11 if upright else 9,
+                  rotation=0 if upright else 90)
     ax.set_ylabel('probability')
     ax.set_title(title or f'{int(keep.sum())} of {len(p)} tokens kept')
     plt.close(fig)
