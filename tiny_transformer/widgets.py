@@ -374,6 +374,22 @@ def next_token_picture(
                         shown_kept=[bool(kept[i]) for i in order],
                         chosen=None if chosen is None else labels[chosen]))
 
+# %% ../nbs/09b_widgets.ipynb #e5ef999a
+def _prompt_box(prompt:str)->widgets.Text:
+    "A one-line prompt box that reports its value when Enter is pressed."
+    return widgets.Text(value=prompt, description='prompt', continuous_update=False,
+                        layout=widgets.Layout(width='95%'))
+
+def _sampling_controls(tokenizer:CharTokenizer)->tuple:
+    "Temperature, top-k (0 = off) and top-p sliders, as `sample` reads them."
+    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
+                                      description='temperature', style=WIDE)
+    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size,
+                              description='top-k (0 = off)', style=WIDE)
+    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p',
+                                style=WIDE)
+    return temperature, top_k, top_p
+
 # %% ../nbs/09b_widgets.ipynb #316a4e8e
 def sampling_explorer(
     model:TinyTransformer, # a trained model
@@ -382,14 +398,7 @@ def sampling_explorer(
 )->widgets.VBox:
     "Prompt and temperature/top-k/top-p sliders driving `next_token_picture`; one run per prompt."
     passes, labels = PassCache(model, tokenizer), token_labels(tokenizer)
-    box = widgets.Text(value=prompt, description='prompt', continuous_update=False,
-                       layout=widgets.Layout(width='95%'))
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
-                                      description='temperature', style=WIDE)
-    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size,
-                              description='top-k (0 = off)', style=WIDE)
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p',
-                                style=WIDE)
+    box, (temperature, top_k, top_p) = _prompt_box(prompt), _sampling_controls(tokenizer)
     picture, status = _picture_widget('tt-sampling-picture'), widgets.Label()
     def redraw(_=None):
         try:
@@ -545,14 +554,7 @@ def generation_explorer(
 )->widgets.VBox:
     "Prompt, sampling settings, seed and 'next character'/'run 20' buttons: `generation_picture`."
     cfg = model.config
-    box = widgets.Text(value=prompt, description='prompt', continuous_update=False,
-                       layout=widgets.Layout(width='95%'))
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
-                                      description='temperature', style=WIDE)
-    top_k = widgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size,
-                              description='top-k (0 = off)', style=WIDE)
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p',
-                                style=WIDE)
+    box, (temperature, top_k, top_p) = _prompt_box(prompt), _sampling_controls(tokenizer)
     seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed',
                                       layout=widgets.Layout(width='160px'))
     next_button, run_button, restart = (widgets.Button(description=d)
