@@ -8,6 +8,7 @@ validation and training loss, the loss curves, the parameter count, wall and CPU
 
 Usage (from the repository root):
     python bench/ladder.py                          # the recorded run -> bench/ladder_results.json
+    python bench/ladder.py --ladder modern --out bench/ladder_modern_results.json   # lesson 09e's rungs
     python bench/ladder.py --steps 20 --out /tmp/ladder.json   # a quick smoke test of the wiring
 The corpus is $TINY_TRANSFORMER_DATA, else shared/data/tinyshakespeare.txt one or two folders above the repository
 root when it exists, else the cache / a download (see `tinyshakespeare_path`).
@@ -18,6 +19,7 @@ import torch
 from tiny_transformer.data import DATA_ENV, load_corpus
 from tiny_transformer.files import atomic_write, package_version
 from tiny_transformer.ladder import LADDER, LadderBudget, ladder_table, run_ladder
+from tiny_transformer.modern import MODERN_LADDER, kv_cache_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = [p / 'shared' / 'data' / 'tinyshakespeare.txt' for p in REPO.parents[:2]]
@@ -31,6 +33,9 @@ def parse_args(argv=None):
                    help='torch.set_num_threads (1: CPU time independent of load)')
     p.add_argument('--steps', type=int, default=None, help="override the budget's steps (smoke tests)")
     p.add_argument('--rungs', default=None, help='comma-separated rung names (default: all)')
+    p.add_argument('--ladder', default='course', choices=['course', 'modern'],
+                   help="09d's rungs (course) or 09e's (modern: GPT-2 -> RMSNorm -> ... -> Muon)")
+    p.add_argument('--seed', type=int, default=None, help="override the budget's seed")
     p.add_argument('--corpus', default='tinyshakespeare',
                    help="load_corpus name or path (tests use 'shakespeare')")
     return p.parse_args(argv)
@@ -60,13 +65,18 @@ def main(argv=None):
     if a.steps is not None:
         budget = dataclasses.replace(budget, steps=a.steps, eval_interval=max(1, a.steps // 10),
                                      warmup_steps=min(50, a.steps))
-    known = [r.name for r in LADDER]
+    if a.seed is not None: budget = dataclasses.replace(budget, seed=a.seed)
+    ladder = MODERN_LADDER if a.ladder == 'modern' else LADDER
+    known = [r.name for r in ladder]
     names = a.rungs.split(',') if a.rungs else known
     if unknown := [n for n in names if n not in known]:
         sys.exit(f"unknown rung(s) {unknown}; expected names from {known}")
-    rungs = tuple(r for r in LADDER if r.name in names)
+    rungs = tuple(r for r in ladder if r.name in names)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     results = run_ladder(load_corpus(a.corpus), budget, rungs, log=log)
+    for rung, r in zip(rungs, results['rungs']):  # the KV cache of one full context, fp32
+        if rung.kind == 'blocks':
+            r['kv_cache_bytes'] = kv_cache_bytes(budget.model_config(rung, results['vocab_size']))
     args = argv if argv is not None else sys.argv[1:]
     results.update(command=' '.join(['python', 'bench/ladder.py', *args]), machine=machine(),
                    date=datetime.datetime.now().isoformat(timespec='seconds'),

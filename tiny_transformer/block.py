@@ -6,24 +6,28 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/block.html.md"""
 
 # %% ../nbs/03_block.ipynb #6dac9f79
 from __future__ import annotations
+from functools import partial
 import torch
 from torch import nn
+import torch.nn.functional as F
 from fastcore.basics import patch
 from .multi_head import MultiHeadAttention, KVCache
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'make_activation', 'FeedForward', 'TransformerBlock']
+__all__ = ['ACTIVATIONS', 'make_activation', 'FeedForward', 'TransformerBlock', 'RMSNorm', 'ReLUSquared', 'SwiGLU']
 
 # %% ../nbs/03_block.ipynb #e2c9143e
-ACTIVATIONS = ('gelu', 'gelu_tanh')  # names accepted by `make_activation` and ModelConfig.activation
+# name -> module class; ModelConfig.activation is one of these names (lesson 09e adds more)
+ACTIVATIONS = {'gelu': partial(nn.GELU, approximate='none'),       # exact: x * Phi(x)
+               'gelu_tanh': partial(nn.GELU, approximate='tanh')}  # GPT-2's tanh approximation
 
 def make_activation(
-    name:str, # 'gelu' (exact, x * Phi(x)) or 'gelu_tanh' (GPT-2's tanh approximation)
+    name:str, # a key of `ACTIVATIONS`: 'gelu' or 'gelu_tanh'
 )->nn.Module:
     "The activation module called `name`."
-    if name == 'gelu': return nn.GELU(approximate='none')
-    if name == 'gelu_tanh': return nn.GELU(approximate='tanh')
-    raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {list(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
 
 # %% ../nbs/03_block.ipynb #43bb8e92
 class FeedForward(nn.Module):
@@ -53,13 +57,16 @@ class TransformerBlock(nn.Module):
                  dropout:float=0.0, # dropout on attention weights and on both residual branches
                  bias:bool=True, # biases in linear layers and LayerNorms
                  activation:str='gelu', # MLP activation, see `make_activation`
-                 fused:bool=True): # let attention use F.scaled_dot_product_attention when it can
+                 fused:bool=True, # let attention use F.scaled_dot_product_attention when it can
+                 norm_layer=None, # called as norm_layer(d_model); None: nn.LayerNorm with `bias`
+                 attn_layer=MultiHeadAttention, # the attention class (same arguments)
+                 mlp_layer=FeedForward): # the feed-forward class (same arguments)
         super().__init__()
-        self.ln_1 = nn.LayerNorm(d_model, bias=bias)
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias, causal=True,
-                                       fused=fused)
-        self.ln_2 = nn.LayerNorm(d_model, bias=bias)
-        self.mlp = FeedForward(d_model, d_ff, dropout=dropout, bias=bias, activation=activation)
+        norm_layer = norm_layer or partial(nn.LayerNorm, bias=bias)
+        self.ln_1 = norm_layer(d_model)
+        self.attn = attn_layer(d_model, n_heads, dropout=dropout, bias=bias, causal=True, fused=fused)
+        self.ln_2 = norm_layer(d_model)
+        self.mlp = mlp_layer(d_model, d_ff, dropout=dropout, bias=bias, activation=activation)
 
 # %% ../nbs/03_block.ipynb #41228af0
 @patch
@@ -68,10 +75,52 @@ def forward(self:TransformerBlock,
             padding_mask:torch.Tensor|None=None, # bool (B, S), True = real token; S = cached + T
             cache:KVCache|None=None, # this layer's cache; new keys/values are appended to it
             need_weights:bool=False, # also return the attention weights (B, nh, T, S)
+            positions:torch.Tensor|None=None, # (T,) or (B, T): passed on to the attention
            )->tuple[torch.Tensor, torch.Tensor|None]:
     "One block: `(x, weights_or_None)`, x of shape (B, T, d_model)."
     a, weights = self.attn(self.ln_1(x), padding_mask=padding_mask, cache=cache,
-                           need_weights=need_weights)
+                           need_weights=need_weights, positions=positions)
     x = x + a
     x = x + self.mlp(self.ln_2(x))
     return x, weights
+
+# %% ../nbs/09e_modern.ipynb #a67136a4
+class RMSNorm(nn.Module):
+    "Root-mean-square norm: x / rms(x) * weight, no centring and no bias (Zhang & Sennrich, 2019)."
+    def __init__(self,
+                 d:int, # the width of the last dimension
+                 eps:float=1e-5): # added to the mean square
+        super().__init__()
+        self.d, self.eps = d, eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x:torch.Tensor)->torch.Tensor: # (..., d) -> (..., d)
+        return F.rms_norm(x, (self.d,), self.weight, self.eps)
+
+    def extra_repr(self): return f"{self.d}, eps={self.eps}"
+
+# %% ../nbs/09e_modern.ipynb #3f76bf21
+class ReLUSquared(nn.Module):
+    "relu(x)^2: the MLP activation of Primer (So et al., 2021) and nanochat."
+    def forward(self, x:torch.Tensor)->torch.Tensor: return F.relu(x).square()
+
+ACTIVATIONS['relu2'] = ReLUSquared
+ACTIVATIONS['swiglu'] = nn.SiLU  # the gate of `SwiGLU`
+
+class SwiGLU(nn.Module):
+    "Gated MLP: c_proj(silu(gate) * up), gate and up two halves of c_fc(x) (Shazeer, 2020)."
+    def __init__(self,
+                 d_model:int, # input and output width
+                 d_ff:int, # hidden width (of gate and of up)
+                 dropout:float=0.0, # dropout on the output
+                 bias:bool=True, # biases in the linear layers
+                 activation:str='swiglu'): # the gate's activation, a key of ACTIVATIONS
+        super().__init__()
+        self.c_fc = nn.Linear(d_model, 2 * d_ff, bias=bias)  # gate and up in one matmul
+        self.act = make_activation(activation)
+        self.c_proj = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x:torch.Tensor)->torch.Tensor: # (..., d_model) -> (..., d_model)
+        gate, up = self.c_fc(x).chunk(2, dim=-1)  # (..., d_ff) each
+        return self.dropout(self.c_proj(self.act(gate) * up))

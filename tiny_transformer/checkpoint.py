@@ -416,7 +416,8 @@ def load_checkpoint(
         _check_size(path, model_config, ckpt['model'], model_cls)
         model = model_cls(model_config).to(map_location)
     own = _as_dict(getattr(model, 'config', None), 'model.config') or {}
-    if why := describe_mismatch(meta['model_config'], own, ckpt['model'], model.state_dict()):
+    # the stored config as rebuilt: a field older files lack counts as its default
+    if why := describe_mismatch(model_config.to_dict(), own, ckpt['model'], model.state_dict()):
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} does not fit this model:\n{why}")
     model.load_state_dict(ckpt['model'], strict=True)
     ts = ckpt['trainer_state']

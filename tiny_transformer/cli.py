@@ -162,7 +162,8 @@ def _resume_from(out_dir:Path, resume:bool)->tuple[Path|None, dict|None]:
 def _check_same_model(out_dir:Path, ckpt:dict, model:TinyTransformer)->None:
     "Raise `ValueError` naming how the run's checkpoint differs from `model` (dropout may change)."
     meta = ckpt['meta']
-    why = describe_mismatch(meta['model_config'], model.config.to_dict(), ckpt['model'],
+    stored = ModelConfig.from_dict(meta['model_config']).to_dict()  # older files: defaults filled in
+    why = describe_mismatch(stored, model.config.to_dict(), ckpt['model'],
                             model.state_dict())
     if why:
         raise ValueError(f"{str(out_dir)!r} was trained with a different model "

@@ -17,9 +17,7 @@ from .checkpoint import describe_mismatch, load_checkpoint
 from .files import atomic_write, package_version, sha256_file
 
 # %% auto #0
-__all__ = ['EXPORT_FORMAT', 'EXPORT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE', 'TOKENIZER_FILE', 'GPT2_REQUIRED', 'HF_ACTIVATIONS',
-           'ExportError', 'save_safetensors_export', 'load_safetensors_export', 'gpt2_mismatches', 'to_gpt2_config',
-           'ours_to_gpt2_state_dict', 'save_hf_export', 'export_safetensors', 'export_hf']
+__all__ = ['EXPORT_FORMAT', 'EXPORT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE', 'TOKENIZER_FILE', 'GPT2_REQUIRED', 'HF_ACTIVATIONS', 'HF_FORMATS', 'ExportError', 'save_safetensors_export', 'load_safetensors_export', 'gpt2_mismatches', 'to_gpt2_config', 'ours_to_gpt2_state_dict', 'hf_format', 'save_hf_export', 'export_safetensors', 'export_hf', 'llama_mismatches', 'to_llama_config', 'ours_to_llama_state_dict']
 
 # %% ../nbs/08c_export.ipynb #b46ee1da
 EXPORT_FORMAT = 'tiny-transformer-safetensors'
@@ -134,7 +132,8 @@ def load_safetensors_export(
 
 # %% ../nbs/08c_export.ipynb #74007cb4
 # what GPT2LMHeadModel has
-GPT2_REQUIRED = dict(pos_encoding='learned', bias=True, tie_weights=True)
+GPT2_REQUIRED = dict(pos_encoding='learned', bias=True, tie_weights=True, norm='layernorm',
+                     norm_eps=LAYER_NORM_EPS, qk_norm=False)
 HF_ACTIVATIONS = {'gelu_tanh': 'gelu_new', 'gelu': 'gelu'}  # ours -> GPT2Config.activation_function
 
 def gpt2_mismatches(config:ModelConfig)->list[str]:
@@ -143,6 +142,8 @@ def gpt2_mismatches(config:ModelConfig)->list[str]:
              if getattr(config, k) != v]
     if config.activation not in HF_ACTIVATIONS:
         wrong.append(f"activation={config.activation!r} (GPT-2: one of {list(HF_ACTIVATIONS)})")
+    if config.n_kv_heads != config.n_heads:
+        wrong.append(f"n_kv_heads={config.n_kv_heads} (GPT-2: n_heads={config.n_heads})")
     return wrong
 
 # %% ../nbs/08c_export.ipynb #63f65da8
@@ -178,16 +179,30 @@ def ours_to_gpt2_state_dict(
     return out
 
 # %% ../nbs/08c_export.ipynb #31360a40
+HF_FORMATS = {'GPT-2': (gpt2_mismatches, to_gpt2_config,  # lesson 09e adds Llama's
+                         lambda sd, config: ours_to_gpt2_state_dict(sd))}
+
+def hf_format(config:ModelConfig)->str:
+    "The first architecture of `HF_FORMATS` that holds `config`; a `ValueError` saying why none does."
+    wrong = {}
+    for name, (mismatches, _, _) in HF_FORMATS.items():
+        wrong[name] = mismatches(config)
+        if not wrong[name]: return name
+    why = '; nor '.join(f"{name}'s architecture: {', '.join(w)}" for name, w in wrong.items())
+    raise ValueError(f"this model is not {why}; export it with format 'safetensors' instead "
+                     "(save_safetensors_export / export_safetensors)")
+
 def save_hf_export(
-    model:TinyTransformer, # a model with GPT-2's architecture (see `gpt2_mismatches`)
+    model:TinyTransformer, # a model whose architecture Hugging Face has (see `hf_format`)
     out_dir:str|Path, # the folder (created if needed)
     tokenizer:CharTokenizer|None=None, # written as char_tokenizer.json beside the model
 )->Path: # out_dir
-    "Write `model` as a Hugging Face `GPT2LMHeadModel` folder: config.json + model.safetensors."
+    "Write `model` as a Hugging Face folder (e.g. `GPT2LMHeadModel`): config.json + model.safetensors."
     # refuses other architectures before writing
-    hf_config = to_gpt2_config(model.config, tokenizer)
+    _, to_config, to_state = HF_FORMATS[hf_format(model.config)]
+    hf_config = to_config(model.config, tokenizer)
     out = _out_folder(out_dir)
-    sd = ours_to_gpt2_state_dict(_untied_state(model))
+    sd = to_state(_untied_state(model), model.config)
     _write_weights(out/WEIGHTS_FILE, sd)
     if tokenizer is not None: _write_json(out/TOKENIZER_FILE, tokenizer.to_dict())
     else: (out/TOKENIZER_FILE).unlink(missing_ok=True)
@@ -210,3 +225,53 @@ def export_hf(
     "Export a checkpoint's model as a Hugging Face `GPT2LMHeadModel` folder, tokenizer beside it."
     ckpt = load_checkpoint(checkpoint_path)
     return save_hf_export(ckpt.model, out_dir, ckpt.tokenizer)
+
+# %% ../nbs/09e_modern.ipynb #66b1d2fc
+def llama_mismatches(config:ModelConfig)->list[str]:
+    "How `config` differs from what a Hugging Face `LlamaForCausalLM` (or Qwen3, with QK-norm) holds."
+    need = dict(norm='rmsnorm', pos_encoding='rope', activation='swiglu')
+    return [f"{k}={getattr(config, k)!r} (Llama: {v!r})" for k, v in need.items() if getattr(config, k) != v]
+
+def to_llama_config(
+    config:ModelConfig, # a Llama-shaped architecture (see `llama_mismatches`)
+    tokenizer:CharTokenizer|None=None, # gives the special-token ids when present
+)->dict: # the content of a Hugging Face `config.json`
+    "The Hugging Face Llama config dict of `config`, or Qwen3's when it has QK-norm."
+    if wrong := llama_mismatches(config):
+        raise ValueError(f"this model is not Llama's architecture: {', '.join(wrong)}")
+    kind = 'qwen3' if config.qk_norm else 'llama'
+    special = (dict(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID) if tokenizer
+               else dict(bos_token_id=None, eos_token_id=None, pad_token_id=None))
+    return dict(architectures=['Qwen3ForCausalLM' if config.qk_norm else 'LlamaForCausalLM'],
+                model_type=kind, vocab_size=config.vocab_size, hidden_size=config.d_model,
+                intermediate_size=config.d_ff, num_hidden_layers=config.n_layers,
+                num_attention_heads=config.n_heads, num_key_value_heads=config.n_kv_heads,
+                head_dim=config.d_model // config.n_heads, hidden_act='silu',
+                max_position_embeddings=config.max_len, rms_norm_eps=config.norm_eps,
+                rope_theta=config.rope_base, rope_parameters=dict(rope_type='default', rope_theta=config.rope_base),
+                attention_bias=config.bias, mlp_bias=config.bias, attention_dropout=config.dropout,
+                tie_word_embeddings=config.tie_weights, initializer_range=0.02, use_cache=True, **special)
+
+def ours_to_llama_state_dict(
+    sd:dict, # a `TinyTransformer` state dict with Llama's architecture
+    config:ModelConfig, # its config
+)->dict: # a Hugging Face LlamaForCausalLM / Qwen3ForCausalLM state dict
+    "Split c_attn into q, k, v and c_fc into gate, up; Llama's names: the inverse of `llama_state_dict_to_ours`."
+    hs = config.d_model // config.n_heads
+    qkv_sizes = [config.n_heads * hs, config.n_kv_heads * hs, config.n_kv_heads * hs]
+    out = {'model.embed_tokens.weight': sd['wte.weight'], 'model.norm.weight': sd['ln_f.weight'],
+           'lm_head.weight': sd['lm_head.weight']}
+    for i in range(config.n_layers):
+        hf, ours = f'model.layers.{i}.', f'h.{i}.'
+        for kind in ('weight', 'bias'):
+            if (t := sd.get(f'{ours}attn.c_attn.{kind}')) is not None:
+                for p, part in zip('qkv', t.split(qkv_sizes)): out[f'{hf}self_attn.{p}_proj.{kind}'] = part
+            if (t := sd.get(f'{ours}mlp.c_fc.{kind}')) is not None:
+                gate, up = t.chunk(2)
+                out[f'{hf}mlp.gate_proj.{kind}'], out[f'{hf}mlp.up_proj.{kind}'] = gate, up
+            for o, h in LLAMA_NAMES.items():
+                if (t := sd.get(f'{ours}{o}.{kind}')) is not None: out[f'{hf}{h}.{kind}'] = t
+    return {k: v.contiguous() for k, v in out.items()}
+
+# %% ../nbs/09e_modern.ipynb #d3c8e15a
+HF_FORMATS['Llama'] = (llama_mismatches, to_llama_config, ours_to_llama_state_dict)

@@ -7,7 +7,7 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/ladder.html.md"""
 # %% ../nbs/09d_ladder.ipynb #c4ac3892
 from __future__ import annotations
 import math, time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -85,6 +85,8 @@ class Rung:
     ffn:bool=True # see `AblatedBlock`
     norm:bool=True # see `ablated_model`
     wide:bool=False # the budget's wide sizes and dropout
+    model:dict=field(default_factory=dict) # ModelConfig fields to change (lesson 09e)
+    train:dict=field(default_factory=dict) # TrainConfig fields to change (lesson 09e)
 
 # %% ../nbs/09d_ladder.ipynb #6afd9517
 _BARE = dict(one_head=True, residual=False, ffn=False, norm=False)  # attention alone, one head
@@ -124,14 +126,14 @@ class LadderBudget:
 
 # %% ../nbs/09d_ladder.ipynb #5a13ee56
 @patch
-def train_config(self:LadderBudget)->TrainConfig:
-    "The `TrainConfig` every rung trains with."
+def train_config(self:LadderBudget, rung:Rung|None=None)->TrainConfig:
+    "The `TrainConfig` every rung trains with (with `rung.train`'s changes)."
     return TrainConfig(lr=self.lr, min_lr=self.lr / 10, warmup_steps=self.warmup_steps,
                        max_steps=self.steps, batch_size=self.batch_size,
                        context_len=self.context_len,
                        eval_interval=self.eval_interval, eval_steps=self.eval_steps, seed=self.seed,
                        log_interval=min(self.steps, 50), device='cpu', progress=False,
-                       live_plot=False)
+                       live_plot=False, **(rung.train if rung else {}))
 
 # %% ../nbs/09d_ladder.ipynb #aa3c2dfd
 @patch
@@ -142,7 +144,7 @@ def model_config(self:LadderBudget, rung:Rung, vocab_size:int)->ModelConfig:
     n_heads = 1 if rung.one_head else self.n_heads
     return ModelConfig(vocab_size=vocab_size, d_model=d_model, n_heads=n_heads,
                        n_layers=n_layers, max_len=self.context_len, tie_weights=False,
-                       dropout=self.dropout if rung.wide else 0.0)
+                       dropout=self.dropout if rung.wide else 0.0, **rung.model)
 
 def build_rung(rung:Rung, budget:LadderBudget, vocab_size:int)->TinyTransformer:
     "The seeded, untrained model of `rung`."
@@ -176,7 +178,7 @@ def train_rung(
     V, out = tokenizer.vocab_size, dict(name=rung.name, adds=rung.adds)
     if rung.kind == 'uniform': return {**out, 'val_loss': math.log(V), 'train_loss': math.log(V),
                                        'params': 0, 'sample': ''}
-    trainer = Trainer(build_rung(rung, budget, V), train_ids, val_ids, budget.train_config())
+    trainer = Trainer(build_rung(rung, budget, V), train_ids, val_ids, budget.train_config(rung))
     t0, c0 = time.perf_counter(), time.process_time()
     trainer.train()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -7,22 +7,24 @@ Docs: https://tiny-transformer.github.io/tiny-transformer/model.html.md"""
 # %% ../nbs/05_model.ipynb #aee1b1f5
 from __future__ import annotations
 import dataclasses, difflib, math
+from functools import partial
 from dataclasses import dataclass
 import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from .env import evaluating
-from .multi_head import KVCache
-from .block import ACTIVATIONS, TransformerBlock
+from .multi_head import KVCache, MultiHeadAttention
+from .block import ACTIVATIONS, FeedForward, TransformerBlock
 from .embeddings import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
 # %% auto #0
-__all__ = ['POS_ENCODINGS', 'RENAMED_KEYS', 'INIT_STD', 'ID_DTYPES', 'IGNORE_INDEX', 'GPT2_ACTIVATIONS', 'LAYER_NORM_EPS',
-           'GPT2_CONV1D_WEIGHTS', 'ModelConfig', 'TinyTransformer', 'lm_loss', 'gpt2_state_dict_to_ours']
+__all__ = ['POS_ENCODINGS', 'NORMS', 'RENAMED_KEYS', 'INIT_STD', 'ID_DTYPES', 'IGNORE_INDEX', 'GPT2_ACTIVATIONS', 'LAYER_NORM_EPS', 'GPT2_CONV1D_WEIGHTS', 'ModelConfig', 'TinyTransformer', 'lm_loss', 'gpt2_state_dict_to_ours', 'LLAMA_ARCHITECTURES', 'LLAMA_NAMES', 'llama_state_dict_to_ours']
 
 # %% ../nbs/05_model.ipynb #508dd12e
-POS_ENCODINGS = ('learned', 'sinusoidal')
+# ModelConfig choices -> the layer class (lesson 09e adds the modern ones)
+POS_ENCODINGS = {'learned': LearnedPositionalEmbedding, 'sinusoidal': SinusoidalPositionalEncoding}
+NORMS = {'layernorm': nn.LayerNorm}
 # names other codebases use
 RENAMED_KEYS = {'max_seq_len': 'max_len', 'block_size': 'max_len', 'n_positions': 'max_len',
                 'n_embd': 'd_model', 'n_head': 'n_heads', 'n_layer': 'n_layers', 'n_inner': 'd_ff'}
@@ -37,14 +39,21 @@ class ModelConfig:
     d_ff:int|None=None # feed-forward hidden width; None means 4 * d_model
     max_len:int=256 # context length: the longest sequence the model accepts
     dropout:float=0.0 # dropout probability, in [0, 1)
-    pos_encoding:str='learned' # 'learned' or 'sinusoidal'
-    bias:bool=True # biases in Linear and LayerNorm layers
+    pos_encoding:str='learned' # a key of POS_ENCODINGS: 'learned' or 'sinusoidal'
+    bias:bool=True # biases in Linear and LayerNorm layers (an RMSNorm has none)
     tie_weights:bool=True # lm_head shares the token-embedding matrix
-    activation:str='gelu' # 'gelu' (exact) or 'gelu_tanh' (GPT-2)
+    activation:str='gelu' # a key of ACTIVATIONS: 'gelu' (exact) or 'gelu_tanh' (GPT-2)
     fused_attention:bool=True # use F.scaled_dot_product_attention when weights are not needed
+    # what modern decoders choose differently (lesson 09e); the defaults are GPT-2's
+    norm:str='layernorm' # a key of NORMS
+    norm_eps:float=1e-5 # the epsilon of every norm
+    n_kv_heads:int|None=None # key/value heads, dividing n_heads; None means n_heads
+    qk_norm:bool=False # normalise each head's queries and keys before attention
+    rope_base:float=10000.0 # the base of rotary positions (pos_encoding='rope')
 
     def __post_init__(self):
         if self.d_ff is None and _is_int(self.d_model): self.d_ff = 4 * self.d_model
+        if self.n_kv_heads is None: self.n_kv_heads = self.n_heads
         self.validate()
 
 # %% ../nbs/05_model.ipynb #a6cefcb3
@@ -53,7 +62,7 @@ def _is_int(v): return isinstance(v, int) and not isinstance(v, bool)
 @patch
 def validate(self:ModelConfig):
     "Raise `ValueError` naming the first impossible value."
-    for k in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'd_ff', 'max_len'):
+    for k in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'd_ff', 'max_len', 'n_kv_heads'):
         v = getattr(self, k)
         if not _is_int(v) or v <= 0:
             raise ValueError(f"ModelConfig.{k} must be a positive int, got {v!r}")
@@ -64,10 +73,17 @@ def validate(self:ModelConfig):
     if (isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float))
             or not 0 <= self.dropout < 1):
         raise ValueError(f"ModelConfig.dropout must be a float in [0, 1), got {self.dropout!r}")
-    for k, allowed in (('pos_encoding', POS_ENCODINGS), ('activation', ACTIVATIONS)):
+    if self.n_heads % self.n_kv_heads:
+        raise ValueError(f"ModelConfig.n_kv_heads ({self.n_kv_heads}) must divide n_heads "
+                         f"({self.n_heads}): each key/value head serves a group of query heads")
+    for k, allowed in (('pos_encoding', POS_ENCODINGS), ('activation', ACTIVATIONS), ('norm', NORMS)):
         if getattr(self, k) not in allowed:
-            raise ValueError(f"ModelConfig.{k} must be one of {allowed}, got {getattr(self, k)!r}")
-    for k in ('bias', 'tie_weights', 'fused_attention'):
+            raise ValueError(f"ModelConfig.{k} must be one of {list(allowed)}, got {getattr(self, k)!r}")
+    for k in ('norm_eps', 'rope_base'):
+        v = getattr(self, k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise ValueError(f"ModelConfig.{k} must be a positive finite number, got {v!r}")
+    for k in ('bias', 'tie_weights', 'fused_attention', 'qk_norm'):
         if not isinstance(getattr(self, k), bool):
             raise ValueError(f"ModelConfig.{k} must be True or False, got {getattr(self, k)!r}")
 
@@ -100,16 +116,26 @@ class TinyTransformer(nn.Module):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.d_model)
-        self.wpe = (LearnedPositionalEmbedding if c.pos_encoding == 'learned'
-                    else SinusoidalPositionalEncoding)(c.max_len, c.d_model)
+        pos = POS_ENCODINGS[c.pos_encoding]  # None: positions enter inside attention (09e)
+        self.wpe = pos(c.max_len, c.d_model) if pos else None
         self.drop = nn.Dropout(c.dropout)
+        parts = self._parts()
         self.h = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.bias,
-                                                c.activation, c.fused_attention)
+                                                c.activation, c.fused_attention, **parts)
                                for _ in range(c.n_layers))
-        self.ln_f = nn.LayerNorm(c.d_model, bias=c.bias)
+        self.ln_f = parts['norm_layer'](c.d_model)
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
         if c.tie_weights: self.lm_head.weight = self.wte.weight
         self.reset_parameters()
+
+@patch
+def _parts(self:TinyTransformer)->dict:
+    "The layer classes of every block, from the config: GPT-2's (lesson 09e adds the modern ones)."
+    c = self.config
+    if c.n_kv_heads != c.n_heads or c.qk_norm:
+        raise ValueError("n_kv_heads < n_heads and qk_norm=True need the attention of lesson 09e")
+    norm = partial(NORMS[c.norm], eps=c.norm_eps, bias=c.bias)
+    return dict(norm_layer=norm, attn_layer=MultiHeadAttention, mlp_layer=FeedForward)
 
 # %% ../nbs/05_model.ipynb #c23e0106
 INIT_STD = 0.02  # GPT-2's initializer_range
@@ -213,9 +239,10 @@ def _embed(self:TinyTransformer, idx, positions, n_cached):
     "Token plus position embeddings, (B, T, d_model), unchecked (`forward` has checked)."
     if positions is None:
         positions = torch.arange(n_cached, n_cached + idx.size(1), device=idx.device)
-    # rows, checked above
-    table = self.wpe.weight if isinstance(self.wpe, LearnedPositionalEmbedding) else self.wpe.pe
-    x = self.wte(idx) + table[positions]   # (B, T, C) + (T, C) or (B, T, C)
+    if self.wpe is None: x = self.wte(idx)  # positions enter inside attention (09e)
+    else:  # rows, checked above
+        table = self.wpe.weight if isinstance(self.wpe, LearnedPositionalEmbedding) else self.wpe.pe
+        x = self.wte(idx) + table[positions]   # (B, T, C) + (T, C) or (B, T, C)
     return self.drop(x) if self.training else x
 
 # %% ../nbs/05_model.ipynb #565a1b9c
@@ -231,9 +258,11 @@ def forward(self:TinyTransformer,
     "Logits and (with `targets`) the mean cross-entropy."
     if check_inputs: n_cached = self._check_inputs(idx, targets, padding_mask, positions, cache)
     else: n_cached = len(cache[0]) if cache else 0
+    if positions is None: positions = torch.arange(n_cached, n_cached + idx.size(1), device=idx.device)
     x = self._embed(idx, positions, n_cached)
     for i, block in enumerate(self.h):
-        x, _ = block(x, padding_mask=padding_mask, cache=cache[i] if cache is not None else None)
+        x, _ = block(x, padding_mask=padding_mask, cache=cache[i] if cache is not None else None,
+                     positions=positions)
     logits = self.lm_head(self.ln_f(x))                     # (B, T, vocab_size)
     return logits, (None if targets is None else lm_loss(logits, targets))
 
@@ -264,8 +293,8 @@ def num_params(self:TinyTransformer,
                non_embedding:bool=False, # leave out the token and position embedding tables
               )->int:
     "Number of (distinct) parameters."
-    skip = ({id(self.wte.weight)} | {id(p) for p in self.wpe.parameters()}
-            if non_embedding else set())
+    tables = [self.wte] + ([self.wpe] if self.wpe is not None else [])
+    skip = {id(p) for t in tables for p in t.parameters()} if non_embedding else set()
     return sum(p.numel() for p in self.parameters() if id(p) not in skip)
 
 # %% ../nbs/05_model.ipynb #592976d2
@@ -361,4 +390,100 @@ def from_gpt2(cls:TinyTransformer,
         raise ValueError(f"GPT-2 state dict does not fit the config: missing {missing}, "
                          f"unexpected {unexpected}, shape mismatches {bad_shapes}")
     model.load_state_dict(sd)
+    return model
+
+# %% ../nbs/09e_modern.ipynb #63eeaa49
+from .block import RMSNorm, SwiGLU
+from .multi_head import GroupedQueryAttention
+
+# %% ../nbs/09e_modern.ipynb #e4b2c7eb
+NORMS['rmsnorm'] = RMSNorm
+
+# %% ../nbs/09e_modern.ipynb #2310ea52
+POS_ENCODINGS['rope'] = None  # no table: attention rotates queries and keys
+
+@patch
+def _parts(self:TinyTransformer)->dict:
+    "The layer classes of every block, from the config: GPT-2's or the modern choices."
+    c = self.config
+    norm = (partial(RMSNorm, eps=c.norm_eps) if c.norm == 'rmsnorm'
+            else partial(NORMS[c.norm], eps=c.norm_eps, bias=c.bias))
+    attn = MultiHeadAttention
+    if c.n_kv_heads != c.n_heads or c.qk_norm or c.pos_encoding == 'rope':
+        attn = partial(GroupedQueryAttention, n_kv_heads=c.n_kv_heads, max_len=c.max_len,
+                       qk_norm=partial(RMSNorm, eps=c.norm_eps) if c.qk_norm else None,
+                       rope_base=c.rope_base if c.pos_encoding == 'rope' else None)
+    mlp = SwiGLU if c.activation == 'swiglu' else FeedForward
+    return dict(norm_layer=norm, attn_layer=attn, mlp_layer=mlp)
+
+# %% ../nbs/09e_modern.ipynb #3f980b86
+LLAMA_ARCHITECTURES = {'llama': False, 'qwen3': True}  # model_type -> QK-norm
+
+def _hf_getter(hf_config):
+    "`get(key, default)` over a transformers config object or its dict."
+    if isinstance(hf_config, dict): return lambda k, d=None: hf_config.get(k, d)
+    return lambda k, d=None: getattr(hf_config, k, d)
+
+@patch(cls_method=True)
+def from_llama_config(cls:ModelConfig,
+                      hf_config, # a transformers `LlamaConfig`/`Qwen3Config`, or its `to_dict()`
+                      **overrides, # ModelConfig fields to override
+                     )->ModelConfig:
+    "The `ModelConfig` of a Hugging Face Llama (or Qwen3: Llama with QK-norm) config."
+    get = _hf_getter(hf_config)
+    kind, d, nh = get('model_type'), get('hidden_size'), get('num_attention_heads')
+    rope = get('rope_parameters') or {'rope_type': 'default', 'rope_theta': get('rope_theta', 1e4)}
+    problems = {
+        'model_type': kind not in LLAMA_ARCHITECTURES,
+        'hidden_act': get('hidden_act', 'silu') != 'silu',
+        'head_dim': (get('head_dim') or d // nh) * nh != d,
+        'rope_parameters': rope.get('rope_type', 'default') != 'default',
+        'attention_bias/mlp_bias': bool(get('attention_bias', False)) != bool(get('mlp_bias', False)),
+        'use_sliding_window': bool(get('use_sliding_window', False))}
+    if bad := [k for k, v in problems.items() if v]:
+        raise ValueError(f"Llama config options TinyTransformer cannot hold: {bad} (needs model_type "
+                         f"in {list(LLAMA_ARCHITECTURES)}, hidden_act='silu', head_dim = hidden_size / "
+                         "heads, default rope, attention_bias == mlp_bias, no sliding window)")
+    kw = dict(vocab_size=get('vocab_size'), d_model=d, n_heads=nh, n_layers=get('num_hidden_layers'),
+              d_ff=get('intermediate_size'), max_len=get('max_position_embeddings'),
+              dropout=float(get('attention_dropout', 0.0)), pos_encoding='rope',
+              bias=bool(get('attention_bias', False)), tie_weights=bool(get('tie_word_embeddings', False)),
+              activation='swiglu', norm='rmsnorm', norm_eps=float(get('rms_norm_eps')),
+              n_kv_heads=get('num_key_value_heads') or nh, qk_norm=LLAMA_ARCHITECTURES[kind],
+              rope_base=float(rope['rope_theta']))
+    return cls(**{**kw, **overrides})
+
+LLAMA_NAMES = {'ln_1': 'input_layernorm', 'ln_2': 'post_attention_layernorm', 'attn.c_proj': 'self_attn.o_proj',
+               'attn.q_norm': 'self_attn.q_norm', 'attn.k_norm': 'self_attn.k_norm',
+               'mlp.c_proj': 'mlp.down_proj'}  # ours -> Hugging Face, inside block i
+
+def llama_state_dict_to_ours(
+    sd:dict, # a Hugging Face LlamaForCausalLM / Qwen3ForCausalLM state dict
+    config:ModelConfig, # the matching config (`ModelConfig.from_llama_config`)
+)->dict:
+    "Llama's state dict in our names: q, k, v stacked into c_attn; gate and up into c_fc."
+    sd = {k.removeprefix('model.'): v for k, v in sd.items()}
+    out = {'wte.weight': sd.pop('embed_tokens.weight'), 'ln_f.weight': sd.pop('norm.weight')}
+    if 'lm_head.weight' in sd: out['lm_head.weight'] = sd.pop('lm_head.weight')
+    for i in range(config.n_layers):
+        hf, ours = f'layers.{i}.', f'h.{i}.'
+        for kind in ('weight', 'bias'):
+            qkv = [sd.pop(f'{hf}self_attn.{p}_proj.{kind}', None) for p in 'qkv']
+            if qkv[0] is not None: out[f'{ours}attn.c_attn.{kind}'] = torch.cat(qkv)
+            gate_up = [sd.pop(f'{hf}mlp.{p}_proj.{kind}', None) for p in ('gate', 'up')]
+            if gate_up[0] is not None: out[f'{ours}mlp.c_fc.{kind}'] = torch.cat(gate_up)
+            for o, h in LLAMA_NAMES.items():
+                if (t := sd.pop(f'{hf}{h}.{kind}', None)) is not None: out[f'{ours}{o}.{kind}'] = t
+    if sd: raise ValueError(f"Llama state dict keys TinyTransformer has no place for: {sorted(sd)[:8]}")
+    return out
+
+@patch(cls_method=True)
+def from_llama(cls:TinyTransformer,
+               hf_model, # a transformers LlamaForCausalLM / Qwen3ForCausalLM
+              )->TinyTransformer:
+    "A `TinyTransformer` holding a Hugging Face Llama's (or Qwen3's) weights."
+    config = ModelConfig.from_llama_config(hf_model.config)
+    model, sd = cls(config), llama_state_dict_to_ours(hf_model.state_dict(), config)
+    if config.tie_weights: sd['lm_head.weight'] = sd['wte.weight']
+    model.load_state_dict(sd)  # strict: a missing or extra tensor raises, naming it
     return model

@@ -14,7 +14,7 @@ from .attention import (
     scaled_dot_product_attention, causal_mask, check_mask, _check_qkv)
 
 # %% auto #0
-__all__ = ['split_heads', 'merge_heads', 'KVCache', 'combine_masks', 'MultiHeadAttention', 'fused_attention']
+__all__ = ['split_heads', 'merge_heads', 'KVCache', 'combine_masks', 'MultiHeadAttention', 'fused_attention', 'rope_angles', 'apply_rope', 'repeat_kv', 'GroupedQueryAttention']
 
 # %% ../nbs/02_multi_head.ipynb #a11ab27e
 def split_heads(
@@ -253,30 +253,131 @@ def _check_input(self:MultiHeadAttention, x, padding_mask, attn_mask):
                              f"move it with {name}.to(x.device)")
 
 @patch
+def _heads(self:MultiHeadAttention,
+           x:Tensor, # (B, T, d_model)
+           positions:Tensor|None=None, # unused: GPT-2's model adds positions before block 1
+          )->tuple[Tensor, Tensor, Tensor]: # q, k, v, each (B, nh, T, hs)
+    "Project `x` to queries, keys and values, split into heads."
+    qkv = self.c_attn(x).split(self.d_model, dim=2)  # (B, T, d_model) each
+    return tuple(split_heads(t, self.n_heads) for t in qkv)  # (B, nh, T, hs)
+
+@patch
+def _attend(self:MultiHeadAttention, q, k, v, padding_mask, attn_mask, need_weights):
+    "Attention of q (B, nh, T, hs) over k, v (B, nh, S, hs): output (B, nh, T, hs), weights or None."
+    (B, _, T, _), S = q.shape, k.size(2)
+    dropout_p = self.attn_dropout.p if self.training else 0.0
+    fused = self.fused and not need_weights
+    if fused and self.causal and T == S and padding_mask is None and attn_mask is None:
+        # the kernel's own triangle
+        return _fused_attention(q, k, v, None, dropout_p, is_causal=True), None
+    mask = self._attention_mask(B, T, S, padding_mask, attn_mask, device=q.device)
+    if mask is not None and mask.dtype != torch.bool: mask = mask.to(q.dtype)
+    if fused: return _fused_attention(q, k, v, mask, dropout_p), None
+    return scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
+
+@patch
 def forward(self:MultiHeadAttention,
             x:Tensor, # (B, T, d_model): the T new tokens
             padding_mask:Tensor|None=None, # bool (B, S), True = real token; S = cached + T
             attn_mask:Tensor|None=None, # extra bool/float mask (T, S), (B, T, S) or (B, nh, T, S)
             cache:KVCache|None=None, # this layer's cache; new keys/values are appended to it
             need_weights:bool=False, # also return the attention weights (B, nh, T, S)
+            positions:Tensor|None=None, # (T,) or (B, T); for attention that rotates q, k (09e)
            )->tuple[Tensor, Tensor|None]: # output (B, T, d_model), weights or None
     "Multi-head attention of the T new tokens over cached + new keys."
     self._check_input(x, padding_mask, attn_mask)
-    B, T, _ = x.shape
-    qkv = self.c_attn(x).split(self.d_model, dim=2)  # (B, T, d_model) each
-    q, k, v = (split_heads(t, self.n_heads) for t in qkv)  # (B, nh, T, hs)
+    q, k, v = self._heads(x, positions)  # (B, nh, T, hs) each
     if cache is not None: k, v = cache.update(k, v)  # (B, nh, S, hs)
-    S, dropout_p = k.size(2), (self.attn_dropout.p if self.training else 0.0)
-    fused = self.fused and not need_weights
-    if fused and self.causal and T == S and padding_mask is None and attn_mask is None:
-        # the kernel's own triangle
-        out, weights = _fused_attention(q, k, v, None, dropout_p, is_causal=True), None
-    else:
-        mask = self._attention_mask(B, T, S, padding_mask, attn_mask, device=x.device)
-        if mask is not None and mask.dtype != torch.bool: mask = mask.to(q.dtype)
-        if fused: out, weights = _fused_attention(q, k, v, mask, dropout_p), None
-        else:  # (B, nh, T, hs)
-            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
+    out, weights = self._attend(q, k, v, padding_mask, attn_mask, need_weights)
     out = self.c_proj(merge_heads(out))  # (B, T, d_model)
     # dropout is the identity in eval
     return (self.resid_dropout(out) if self.training else out), weights
+
+# %% ../nbs/09e_modern.ipynb #448b8d90
+def rope_angles(
+    max_len:int, # positions to tabulate
+    head_size:int, # hs, even: dimensions are rotated in pairs
+    base:float=10000.0, # the slowest pair turns once every 2*pi*base positions
+)->tuple[Tensor, Tensor]: # cos, sin, each (max_len, hs // 2), float32
+    "The cosines and sines of rotary positions: pair i of position p turns by p * base^(-2i/hs)."
+    if head_size % 2: raise ValueError(f"rotary positions need an even head size, got {head_size}")
+    freqs = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)  # (hs/2,)
+    angles = torch.arange(max_len, dtype=torch.float64)[:, None] * freqs              # (max_len, hs/2)
+    return angles.cos().float(), angles.sin().float()
+
+def apply_rope(
+    x:Tensor, # queries or keys (B, nh, T, hs)
+    cos:Tensor, # (T, hs/2) or (B, T, hs/2): rows of `rope_angles` at the positions of x
+    sin:Tensor, # like cos
+)->Tensor: # x rotated, (B, nh, T, hs), x's dtype
+    "Rotate each pair (x[i], x[i + hs/2]) of every head by its angle (the halves layout of Llama)."
+    if cos.ndim == 3: cos, sin = cos[:, None], sin[:, None]  # (B, 1, T, hs/2): the same for every head
+    x1, x2 = x.float().chunk(2, dim=-1)                       # (B, nh, T, hs/2) each
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+# %% ../nbs/09e_modern.ipynb #3ed677cf
+def repeat_kv(
+    x:Tensor, # keys or values (B, n_kv, S, hs)
+    n_rep:int, # query heads per key/value head
+)->Tensor: # (B, n_kv * n_rep, S, hs)
+    "Each key/value head repeated for the `n_rep` query heads of its group (a view when n_rep == 1)."
+    if n_rep == 1: return x
+    B, n_kv, S, hs = x.shape
+    return x[:, :, None].expand(B, n_kv, n_rep, S, hs).reshape(B, n_kv * n_rep, S, hs)
+
+class GroupedQueryAttention(MultiHeadAttention):
+    "Attention with `n_kv_heads` key/value heads shared by groups of query heads, QK-norm and RoPE optional."
+    def __init__(self,
+                 d_model:int, # model width
+                 n_heads:int, # query heads
+                 dropout:float=0.0, bias:bool=True, causal:bool=True, fused:bool=True, # as MultiHeadAttention
+                 n_kv_heads:int|None=None, # key/value heads, dividing n_heads; None: n_heads
+                 qk_norm=None, # a norm class, called as qk_norm(hs), for queries and keys; None: no QK-norm
+                 max_len:int|None=None, # with rope: the longest position
+                 rope_base:float|None=None): # None: no rotary positions
+        super().__init__(d_model, n_heads, dropout=dropout, bias=bias, causal=causal, fused=fused)
+        self.n_kv_heads = n_kv_heads or n_heads
+        if n_heads % self.n_kv_heads:
+            raise ValueError(f"n_kv_heads={self.n_kv_heads} must divide n_heads={n_heads}")
+        hs = self.head_size
+        # queries for every head, keys and values for the n_kv_heads only
+        self.c_attn = nn.Linear(d_model, (n_heads + 2 * self.n_kv_heads) * hs, bias=bias)
+        self.q_norm, self.k_norm = (qk_norm(hs), qk_norm(hs)) if qk_norm else (None, None)
+        self.rotary = rope_base is not None
+        if self.rotary:
+            if max_len is None: raise ValueError("rotary positions need max_len")
+            cos, sin = rope_angles(max_len, hs, rope_base)
+            self.register_buffer('rope_cos', cos, persistent=False)  # (max_len, hs/2)
+            self.register_buffer('rope_sin', sin, persistent=False)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", n_kv_heads={self.n_kv_heads}, rotary={self.rotary}"
+
+@patch
+def _heads(self:GroupedQueryAttention, x:Tensor, positions:Tensor|None=None):
+    "q (B, nh, T, hs) and k, v (B, n_kv, T, hs): projected, QK-normed, rotated to their positions."
+    nh, nkv, hs = self.n_heads, self.n_kv_heads, self.head_size
+    q, k, v = self.c_attn(x).split([nh * hs, nkv * hs, nkv * hs], dim=2)
+    q, k, v = split_heads(q, nh), split_heads(k, nkv), split_heads(v, nkv)  # (B, heads, T, hs)
+    if self.q_norm is not None: q, k = self.q_norm(q), self.k_norm(k)
+    if self.rotary:
+        if positions is None: positions = torch.arange(x.size(1), device=x.device)
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # (T, hs/2) or (B, T, hs/2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+    return q, k, v
+
+@patch
+def _attend(self:GroupedQueryAttention, q, k, v, padding_mask, attn_mask, need_weights):
+    "Multi-head attention after repeating each key/value head for its group of query heads."
+    n_rep = self.n_heads // self.n_kv_heads
+    return MultiHeadAttention._attend(self, q, repeat_kv(k, n_rep), repeat_kv(v, n_rep),
+                                      padding_mask, attn_mask, need_weights)
+
+@patch
+def forward(self:GroupedQueryAttention, x:Tensor, padding_mask=None, attn_mask=None, cache=None,
+            need_weights:bool=False, positions:Tensor|None=None):
+    "`MultiHeadAttention.forward`; rotary positions default to the ones after the cached."
+    if positions is None and self.rotary and isinstance(x, Tensor):
+        n = len(cache) if cache is not None else 0
+        positions = torch.arange(n, n + x.size(1), device=x.device)
+    return MultiHeadAttention.forward(self, x, padding_mask, attn_mask, cache, need_weights, positions)

@@ -17,13 +17,14 @@ from .tokenizer import PAD_ID
 from .data import get_batch
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'TrainConfig', 'lr_at', 'param_groups', 'make_optimizer', 'token_loss_sum', 'count_targets',
-           'mask_pad', 'Callback', 'in_notebook', 'LiveLossPlot', 'DistInfo', 'Trainer', 'TrainingDiverged']
+__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'TrainConfig', 'lr_at', 'param_groups', 'make_adamw', 'make_optimizer', 'token_loss_sum', 'count_targets', 'mask_pad', 'Callback', 'in_notebook', 'LiveLossPlot', 'DistInfo', 'Trainer', 'TrainingDiverged', 'NS_COEFFS', 'newton_schulz', 'MuonAdamW', 'muon_param_groups', 'make_muon']
 
 # %% ../nbs/06c_training.ipynb #6dcc50b5
 SCHEDULES = ('constant', 'warmup_constant', 'warmup_cosine', 'linear')
 # 'auto': bf16/fp16 on CUDA, fp32 elsewhere (lesson 06d)
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+# TrainConfig.optimizer -> builder(model, cfg, device_type); set below, lesson 09e adds 'muon'
+OPTIMIZERS = {'adamw': None}
 
 # %% ../nbs/06c_training.ipynb #02ea3f12
 @dataclass(repr=False)
@@ -33,6 +34,8 @@ class TrainConfig:
     min_lr:float=1e-4 # where the decaying schedules end
     weight_decay:float=0.1 # AdamW decay of weights with >= 2 dims (not biases, not LayerNorm gains)
     betas:tuple=(0.9, 0.99) # AdamW (beta1, beta2)
+    optimizer:str='adamw' # one of OPTIMIZERS (lesson 09e adds 'muon')
+    muon_lr:float=0.02 # with optimizer='muon': the peak LR of the block matrices (lesson 09e)
     schedule:str='warmup_cosine' # one of SCHEDULES
     warmup_steps:int=100 # linear warmup steps (every schedule except 'constant')
     max_steps:int=5000 # length of the run; the schedules are defined on it
@@ -92,7 +95,11 @@ def _validate(c:TrainConfig):
     _check(c.precision in PRECISIONS,
            f"unknown precision {c.precision!r}; expected one of {PRECISIONS}")
     for name, lo in _INT_MIN.items(): _check_int(name, getattr(c, name), lo)
-    for name in ('lr', 'min_lr', 'weight_decay', 'grad_clip'): _check_real(name, getattr(c, name))
+    _check(c.optimizer in OPTIMIZERS,
+           f"unknown optimizer {c.optimizer!r}; expected one of {list(OPTIMIZERS)}")
+    for name in ('lr', 'min_lr', 'weight_decay', 'grad_clip', 'muon_lr'):
+        _check_real(name, getattr(c, name))
+    _check(c.muon_lr > 0, f"muon_lr={c.muon_lr}; expected > 0")
     _check(c.lr > 0, f"lr={c.lr}; expected > 0")
     _check(0 <= c.min_lr <= c.lr, f"min_lr={c.min_lr}; expected 0 <= min_lr <= lr ({c.lr})")
     _check(c.weight_decay >= 0, f"weight_decay={c.weight_decay}; expected >= 0")
@@ -158,12 +165,18 @@ def param_groups(
             dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0)]
 
 # %% ../nbs/06c_training.ipynb #b60a1267
-def make_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->torch.optim.AdamW:
+def make_adamw(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->torch.optim.AdamW:
     "AdamW over `param_groups`, fused into one kernel per step on CUDA and CPU."
     fused = (device_type in ('cuda', 'cpu')
              and 'fused' in inspect.signature(torch.optim.AdamW).parameters)
     return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                              **({'fused': True} if fused else {}))
+
+OPTIMIZERS['adamw'] = make_adamw
+
+def make_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->torch.optim.Optimizer:
+    "The optimizer `cfg.optimizer` names, over `model`'s parameters."
+    return OPTIMIZERS[cfg.optimizer](model, cfg, device_type)
 
 # %% ../nbs/06c_training.ipynb #fe3e45bd
 def token_loss_sum(
@@ -428,7 +441,8 @@ def forward_backward(self:Trainer, batches:list[tuple])->tuple[torch.Tensor, tor
 def optimizer_step(self:Trainer)->tuple[float, torch.Tensor]:
     "Set the scheduled LR, clip the gradients, step AdamW; return (lr, grad norm before clipping)."
     lr = lr_at(self.step, self.config)
-    for g in self.optimizer.param_groups: g['lr'] = lr
+    # a group may run at a multiple of the schedule (Muon's matrices, lesson 09e)
+    for g in self.optimizer.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)
     self._unscale()
     params = [p for g in self.optimizer.param_groups for p in g['params'] if p.grad is not None]
     clip = self.config.grad_clip
@@ -583,3 +597,123 @@ def evaluate(self:Trainer, eval_steps:int|None=None)->dict:
     self._callback('on_eval', out)
     self._t_window = time.perf_counter()  # evaluation time is not training time
     return out
+
+# %% ../nbs/09e_modern.ipynb #5d05dd82
+NS_COEFFS = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic: fast, lands in a band around 1
+
+def newton_schulz(
+    G:torch.Tensor, # a 2-D matrix (rows, cols)
+    steps:int=5, # iterations
+    eps:float=1e-7, # guards the normalisation of an all-zero G
+)->torch.Tensor: # about U S' V^T with S' near 1, G's dtype
+    "Orthogonalise `G` = U S V^T approximately: the same singular vectors, singular values near 1."
+    if G.ndim != 2: raise ValueError(f"newton_schulz needs a 2-D matrix, got shape {tuple(G.shape)}")
+    a, b, c = NS_COEFFS
+    X = G.float()
+    tall = X.size(0) > X.size(1)
+    if tall: X = X.T  # (r, n), r <= n: X X^T is the smaller Gram matrix
+    X = X / (X.norm() + eps)  # Frobenius >= spectral norm: every singular value now <= 1
+    for _ in range(steps):
+        A = X @ X.T  # (r, r)
+        X = a * X + (b * A + c * A @ A) @ X  # each singular value s -> a s + b s^3 + c s^5
+    return (X.T if tall else X).to(G.dtype)
+
+# %% ../nbs/09e_modern.ipynb #e2a9d0e5
+class MuonAdamW(torch.optim.Optimizer):
+    "One optimizer: Muon for the groups with `use_muon=True` (2-D weights), AdamW for the others."
+    def __init__(self, params, lr:float, betas=(0.9, 0.95), eps:float=1e-8, weight_decay:float=0.0,
+                 momentum:float=0.95, nesterov:bool=True, ns_steps:int=5):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
+                                      use_muon=False, splits=None))
+
+    def add_param_group(self, group:dict):
+        "Add a group as torch does, checking that a Muon group holds 2-D tensors only."
+        super().add_param_group(group)
+        g = self.param_groups[-1]
+        if g['use_muon'] and (bad := [tuple(p.shape) for p in g['params'] if p.ndim != 2]):
+            raise ValueError(f"Muon updates matrices only; this group holds shapes {bad}")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        "One step of every group; `closure` re-evaluates the loss, as for torch's optimizers."
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
+        for g in self.param_groups: (self._muon_step if g['use_muon'] else self._adamw_step)(g)
+        return loss
+
+@patch
+def _muon_step(self:MuonAdamW, group:dict):
+    "Momentum, then each matrix's update orthogonalised (per block of rows in `splits`) and scaled."
+    lr, wd, mom = group['lr'], group['weight_decay'], group['momentum']
+    splits = group['splits'] or [None] * len(group['params'])
+    for p, rows in zip(group['params'], splits):
+        if p.grad is None: continue
+        state = self.state[p]
+        if not state: state['momentum_buffer'] = torch.zeros_like(p)
+        buf = state['momentum_buffer'].mul_(mom).add_(p.grad)  # (rows, cols)
+        u = p.grad.add(buf, alpha=mom) if group['nesterov'] else buf
+        # a fused matrix (q, k, v stacked) is several matrices: orthogonalise each block of rows
+        blocks = u.split(rows) if rows else (u,)
+        # an orthogonal (r, c) matrix has entries ~ 1/sqrt(max(r, c)): tall ones get sqrt(r/c)
+        u = torch.cat([newton_schulz(b, group['ns_steps']) * max(1, b.size(0) / b.size(1)) ** 0.5
+                       for b in blocks])
+        p.mul_(1 - lr * wd).add_(u, alpha=-lr)
+
+@patch
+def _adamw_step(self:MuonAdamW, group:dict):
+    "AdamW with bias correction and decoupled weight decay: torch.optim.AdamW's arithmetic."
+    lr, wd, eps, (beta1, beta2) = group['lr'], group['weight_decay'], group['eps'], group['betas']
+    for p in group['params']:
+        if p.grad is None: continue
+        state = self.state[p]
+        if not state:
+            state['step'] = torch.tensor(0.0)
+            state['exp_avg'], state['exp_avg_sq'] = torch.zeros_like(p), torch.zeros_like(p)
+        m, v = state['exp_avg'], state['exp_avg_sq']
+        state['step'] += 1
+        t = state['step'].item()
+        p.mul_(1 - lr * wd)
+        m.lerp_(p.grad, 1 - beta1)                                 # m = b1 m + (1 - b1) g
+        v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)    # v = b2 v + (1 - b2) g^2
+        denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(eps)
+        p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
+
+def _row_splits(name:str, p:torch.Tensor, config)->list[int]|None:
+    "The row blocks of a fused matrix: c_attn is q, k, v; a SwiGLU c_fc is gate, up; else None."
+    if config is None: return None
+    hs = config.d_model // config.n_heads
+    if name.endswith('attn.c_attn.weight') and p.size(0) == (config.n_heads + 2 * config.n_kv_heads) * hs:
+        return [config.n_heads * hs, config.n_kv_heads * hs, config.n_kv_heads * hs]
+    if name.endswith('mlp.c_fc.weight') and config.activation == 'swiglu': return [config.d_ff] * 2
+    return None
+
+def muon_param_groups(
+    model:nn.Module, # the model; its 2-D weights inside the blocks (`h.`) go to Muon
+    lr:float, # AdamW's learning rate
+    weight_decay:float, # AdamW's decay of the other matrices (embeddings, lm_head)
+    muon_lr:float=0.02, # Muon's learning rate
+)->list[dict]:
+    "Groups for `MuonAdamW`: Muon for the blocks' matrices, AdamW (decayed or not) for the rest."
+    config, seen, muon, names, decay, no_decay = getattr(model, 'config', None), set(), [], [], [], []
+    for n, p in model.named_parameters():  # a tied tensor is listed once
+        if id(p) in seen or not p.requires_grad: continue
+        seen.add(id(p))
+        if n.startswith('h.') and p.ndim == 2: muon.append(p); names.append(n)
+        elif p.ndim >= 2: decay.append(p)
+        else: no_decay.append(p)  # biases and norm gains
+    groups = [dict(params=muon, use_muon=True, lr_scale=muon_lr / lr, weight_decay=0.0,
+                   splits=[_row_splits(n, p, config) for n, p in zip(names, muon)]),
+              dict(params=decay, lr_scale=1.0, weight_decay=weight_decay),
+              dict(params=no_decay, lr_scale=1.0, weight_decay=0.0)]
+    for g in groups: g['lr'] = lr * g['lr_scale']  # `lr_scale`: the trainer's schedule keeps the ratio
+    return [g for g in groups if g['params']]
+
+def make_muon(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->MuonAdamW:
+    "Muon for the blocks' matrices at `cfg.muon_lr`, AdamW with `cfg.betas` for the rest at `cfg.lr`."
+    return MuonAdamW(muon_param_groups(model, cfg.lr, cfg.weight_decay, cfg.muon_lr), lr=cfg.lr,
+                     betas=cfg.betas)
+
+# %% ../nbs/09e_modern.ipynb #d88c714a
+OPTIMIZERS['muon'] = make_muon
