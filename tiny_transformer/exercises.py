@@ -17,7 +17,8 @@ from .model import IGNORE_INDEX
 __all__ = ['N_RANDOM', 'CheckResult', 'run_checks', 'check_attention', 'check_causal_mask', 'check_split_heads',
            'check_merge_heads', 'check_prenorm_block', 'check_block_params', 'check_sinusoidal_encoding',
            'check_positions_after_cache', 'check_lm_loss', 'check_shift_targets', 'check_warmup_cosine',
-           'check_get_batch', 'check_top_k_filter', 'check_top_p_filter', 'check_temperature', 'check_kv_step']
+           'check_get_batch', 'check_top_k_filter', 'check_top_p_filter', 'check_temperature', 'check_kv_step',
+           'check_rms_norm', 'check_apply_rope', 'check_repeat_kv']
 
 # %% ../nbs/11_exercises.ipynb #46c07114
 @dataclass
@@ -539,3 +540,87 @@ def check_kv_step(
                                                     "itself too."),),
                       hint="k = torch.cat([k_cache, k_new], dim=-2) (the time dim), "
                            "the same for v, then softmax(q k^T / sqrt(hs)) v.")
+
+# %% ../nbs/11_exercises.ipynb #58ea0a21
+def _rms_cases():
+    g, cases = _gen(9), []
+    for i in range(N_RANDOM):
+        shape = tuple(int(torch.randint(1, 6, (), generator=g)) for _ in range(2)) + (int(torch.randint(1, 33, (), generator=g)),)
+        x = torch.randn(shape, generator=g) * 3 + float(torch.randn((), generator=g))
+        w = torch.rand(shape[-1], generator=g) + 0.5
+        cases.append((f"x {shape}", (x, w, 1e-5), {}))
+    cases.append(("a vector of zeros (eps keeps it finite)", (torch.zeros(2, 4), torch.ones(4), 1e-5), {}))
+    return cases
+
+def _rms_ref(x, weight, eps):
+    x64 = x.double()
+    return (x64 / (x64.pow(2).mean(-1, keepdim=True) + eps).sqrt() * weight.double()).to(x.dtype)
+
+def check_rms_norm(
+    fn, # fn(x (..., d), weight (d,), eps) -> x / sqrt(mean(x^2) + eps) * weight
+)->CheckResult:
+    "Check RMSNorm on random inputs, off-centre ones included."
+    centred = lambda x, w, eps: _rms_ref(x - x.mean(-1, keepdim=True), w, eps)
+    eps_outside = lambda x, w, eps: (x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * w)
+    by_norm = lambda x, w, eps: x / (x.pow(2).sum(-1, keepdim=True) + eps).sqrt() * w
+    return run_checks(fn, _rms_cases(), _rms_ref, "matches RMSNorm", atol=1e-4,
+                      wrong=((centred, "RMSNorm does not subtract the mean (that is LayerNorm): divide x "
+                                       "itself by its root mean square."),
+                             (by_norm, "the root *mean* square: average x^2 over the last dim (.mean), "
+                                       "not sum it."),
+                             (eps_outside, "eps goes inside the square root: sqrt(mean(x^2) + eps).")),
+                      hint="x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight")
+
+# %% ../nbs/11_exercises.ipynb #6d0108cd
+def _rope_cases():
+    g, cases = _gen(11), []
+    for i in range(N_RANDOM):
+        B, nh, T = (int(torch.randint(1, 4, (), generator=g)) for _ in range(3))
+        hs = 2 * int(torch.randint(1, 9, (), generator=g))
+        L = T + int(torch.randint(0, 40, (), generator=g))
+        pos = torch.randint(0, L, (T,), generator=g)
+        cos, sin = (t[pos] for t in _rope_table(L, hs))
+        cases.append((f"x {(B, nh, T, hs)}, positions {pos.tolist()[:4]}...", (torch.randn(B, nh, T, hs, generator=g), cos, sin), {}))
+    return cases
+
+def _rope_table(L, hs, base=10000.0):
+    freqs = base ** (-torch.arange(0, hs, 2, dtype=torch.float64) / hs)
+    angles = torch.arange(L, dtype=torch.float64)[:, None] * freqs  # (L, hs/2)
+    return angles.cos().float(), angles.sin().float()
+
+def _rope_ref(x, cos, sin):
+    x1, x2 = x.double().chunk(2, dim=-1)
+    c, s = cos.double(), sin.double()
+    return torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1).float()
+
+def check_apply_rope(
+    fn, # fn(x (B, nh, T, hs), cos (T, hs/2), sin (T, hs/2)) -> x with pair (i, i + hs/2) rotated
+)->CheckResult:
+    "Check rotary positions in the halves layout: dimension i pairs with i + hs/2."
+    def interleaved(x, cos, sin):
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+    backwards = lambda x, cos, sin: _rope_ref(x, cos, -sin)
+    return run_checks(fn, _rope_cases(), _rope_ref, "rotates each pair by its angle", atol=1e-4,
+                      wrong=((interleaved, "pair dimension i with i + hs/2 (the two halves of the head), "
+                                           "not neighbours 2i and 2i+1."),
+                             (backwards, "rotate forwards: (x1 cos - x2 sin, x1 sin + x2 cos).")),
+                      hint="x1, x2 = x.chunk(2, -1); torch.cat([x1*cos - x2*sin, x1*sin + x2*cos], -1)")
+
+# %% ../nbs/11_exercises.ipynb #aed0830a
+def _repeat_kv_ref(x, n_rep):
+    B, n_kv, S, hs = x.shape
+    return x[:, :, None].expand(B, n_kv, n_rep, S, hs).reshape(B, n_kv * n_rep, S, hs)
+
+def check_repeat_kv(
+    fn, # fn(x (B, n_kv, S, hs), n_rep) -> (B, n_kv * n_rep, S, hs), head j serving query heads j*n_rep...
+)->CheckResult:
+    "Check that each key/value head is repeated for its own group of query heads."
+    g = _gen(13)
+    cases = [(f"x {(B, kv, S, hs)}, n_rep={r}", (torch.randn(B, kv, S, hs, generator=g), r), {})
+             for B, kv, S, hs in [(1, 1, 3, 2), (2, 2, 5, 4), (1, 4, 1, 8), (3, 3, 2, 2)] for r in (1, 2, 3)]
+    tiled = lambda x, r: x.repeat(1, r, 1, 1)
+    return run_checks(fn, cases, _repeat_kv_ref, "gives every query head its group's key/value head",
+                      wrong=((tiled, "x.repeat tiles the heads (0, 1, 0, 1): query heads 0 and 1 must share "
+                                     "key/value head 0 (0, 0, 1, 1): use repeat_interleave on dim 1."),),
+                      hint="x.repeat_interleave(n_rep, dim=1)")

@@ -226,7 +226,7 @@ def export_hf(
     ckpt = load_checkpoint(checkpoint_path)
     return save_hf_export(ckpt.model, out_dir, ckpt.tokenizer)
 
-# %% ../nbs/09e_modern.ipynb #66b1d2fc
+# %% ../nbs/09e_modern.ipynb #3e067173
 def llama_mismatches(config:ModelConfig)->list[str]:
     "How `config` differs from what a Hugging Face `LlamaForCausalLM` (or Qwen3, with QK-norm) holds."
     need = dict(norm='rmsnorm', pos_encoding='rope', activation='swiglu')
@@ -259,8 +259,8 @@ def ours_to_llama_state_dict(
     "Split c_attn into q, k, v and c_fc into gate, up; Llama's names: the inverse of `llama_state_dict_to_ours`."
     hs = config.d_model // config.n_heads
     qkv_sizes = [config.n_heads * hs, config.n_kv_heads * hs, config.n_kv_heads * hs]
-    out = {'model.embed_tokens.weight': sd['wte.weight'], 'model.norm.weight': sd['ln_f.weight'],
-           'lm_head.weight': sd['lm_head.weight']}
+    out = {'model.embed_tokens.weight': sd['wte.weight'], 'model.norm.weight': sd['ln_f.weight']}
+    if 'lm_head.weight' in sd: out['lm_head.weight'] = sd['lm_head.weight']  # tied: Hugging Face re-ties it
     for i in range(config.n_layers):
         hf, ours = f'model.layers.{i}.', f'h.{i}.'
         for kind in ('weight', 'bias'):
@@ -273,5 +273,5 @@ def ours_to_llama_state_dict(
                 if (t := sd.get(f'{ours}{o}.{kind}')) is not None: out[f'{hf}{h}.{kind}'] = t
     return {k: v.contiguous() for k, v in out.items()}
 
-# %% ../nbs/09e_modern.ipynb #d3c8e15a
+# %% ../nbs/09e_modern.ipynb #b3bf8891
 HF_FORMATS['Llama'] = (llama_mismatches, to_llama_config, ours_to_llama_state_dict)
