@@ -548,7 +548,8 @@ def _rms_cases():
         shape = tuple(int(torch.randint(1, 6, (), generator=g)) for _ in range(2)) + (int(torch.randint(1, 33, (), generator=g)),)
         x = torch.randn(shape, generator=g) * 3 + float(torch.randn((), generator=g))
         w = torch.rand(shape[-1], generator=g) + 0.5
-        cases.append((f"x {shape}", (x, w, 1e-5), {}))
+        eps = (1e-5, 0.1, 1.0)[i % 3]  # a large eps shows where it goes
+        cases.append((f"x {shape}, eps={eps}", (x * (0.1 if eps > 1e-5 else 1.0), w, eps), {}))
     cases.append(("a vector of zeros (eps keeps it finite)", (torch.zeros(2, 4), torch.ones(4), 1e-5), {}))
     return cases
 
