@@ -6,7 +6,7 @@ import pytest, torch
 from tiny_transformer.checkpoint import CheckpointError
 from tiny_transformer.data import DATA_ENV
 from tiny_transformer.files import sha256_file
-from tiny_transformer.pretrained import (PRETRAINED_FILE, asset_path, load_pretrained, nanogpt_split,
+from tiny_transformer.pretrained import (PRETRAINED_FILE, PRETRAINED_NAMES, asset_path, load_pretrained, nanogpt_split,
                                          pretrained_info, window_loss)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -15,12 +15,16 @@ TOLERANCE = 0.03  # the issue's limit: other CPUs, GPUs and PyTorch versions rou
 MAX_BYTES = 8 * 2**20
 
 
-@pytest.fixture(scope='module')
-def info(): return pretrained_info()
+@pytest.fixture(scope='module', params=PRETRAINED_NAMES)
+def name(request): return request.param  # the course model (09c) and the modern preset's (09e)
 
 
 @pytest.fixture(scope='module')
-def pretrained(): return load_pretrained('cpu')
+def info(name): return pretrained_info(name)
+
+
+@pytest.fixture(scope='module')
+def pretrained(name): return load_pretrained('cpu', name=name)
 
 
 def corpus_file()->Path|None:
@@ -31,15 +35,15 @@ def corpus_file()->Path|None:
     return SHARED_COPY if SHARED_COPY.is_file() else None
 
 
-def test_the_shipped_file_is_the_one_the_metadata_describes(info):
-    path = asset_path(PRETRAINED_FILE)
-    assert info['file'] == PRETRAINED_FILE
+def test_the_shipped_file_is_the_one_the_metadata_describes(info, name):
+    path = asset_path(f'{name}.pt')
+    assert info['file'] == f'{name}.pt' and PRETRAINED_FILE == 'course.pt'
     assert sha256_file(path) == info['sha256'], 'weights and metadata differ: re-run make_pretrained'
     assert path.stat().st_size == info['bytes'] <= MAX_BYTES
 
 
-def test_metadata_records_how_to_remake_it(info):
-    assert 'tiny-transformer train' in info['command'] and '--preset course' in info['command']
+def test_metadata_records_how_to_remake_it(info, name):
+    assert 'tiny-transformer train' in info['command'] and f'--preset {name}' in info['command']
     assert info['export_command'].startswith('python tools/make_pretrained.py')
     assert len(info['corpus']['sha256']) == 64 and info['step'] > 0 and info['torch_version']
     assert 'int(n * 0.9)' in info['split']['rule'] and info['split']['note']
@@ -79,6 +83,15 @@ def test_loss_on_the_fixed_validation_slice_matches_the_record(info, pretrained)
     spec = info['slice']
     loss = window_loss(model, val, n_windows=spec['windows'], context_len=spec['context_len'])
     assert abs(loss - info['val_loss_slice']) <= TOLERANCE, (loss, info['val_loss_slice'])
+
+
+def test_the_modern_model_is_the_modern_preset():
+    model, _ = load_pretrained('cpu', name='modern')
+    c = model.config
+    assert (c.norm, c.pos_encoding, c.activation, c.qk_norm, c.n_kv_heads < c.n_heads) == \
+           ('rmsnorm', 'rope', 'swiglu', True, True)
+    assert pretrained_info('modern')['train_config']['optimizer'] == 'muon'
+    with pytest.raises(ValueError, match="ships \\['course', 'modern'\\]"): load_pretrained('cpu', name='gpt4')
 
 
 def test_a_damaged_file_is_refused(tmp_path, monkeypatch):

@@ -392,14 +392,14 @@ def from_gpt2(cls:TinyTransformer,
     model.load_state_dict(sd)
     return model
 
-# %% ../nbs/09e_modern.ipynb #8878d92d
+# %% ../nbs/09e_modern.ipynb #95f456c6
 from .block import RMSNorm, SwiGLU
 from .multi_head import GroupedQueryAttention
 
-# %% ../nbs/09e_modern.ipynb #0f633224
+# %% ../nbs/09e_modern.ipynb #a5f03f10
 NORMS['rmsnorm'] = RMSNorm
 
-# %% ../nbs/09e_modern.ipynb #8ff578b2
+# %% ../nbs/09e_modern.ipynb #1416fa21
 POS_ENCODINGS['rope'] = None  # no table: attention rotates queries and keys
 
 @patch
@@ -416,7 +416,7 @@ def _parts(self:TinyTransformer)->dict:
     mlp = SwiGLU if c.activation == 'swiglu' else FeedForward
     return dict(norm_layer=norm, attn_layer=attn, mlp_layer=mlp)
 
-# %% ../nbs/09e_modern.ipynb #55f2aafd
+# %% ../nbs/09e_modern.ipynb #95539441
 LLAMA_ARCHITECTURES = {'llama': False, 'qwen3': True}  # model_type -> QK-norm
 
 def _hf_getter(hf_config):

@@ -293,7 +293,7 @@ def forward(self:MultiHeadAttention,
     # dropout is the identity in eval
     return (self.resid_dropout(out) if self.training else out), weights
 
-# %% ../nbs/09e_modern.ipynb #b14db8cb
+# %% ../nbs/09e_modern.ipynb #ab7d0269
 def rope_angles(
     max_len:int, # positions to tabulate
     head_size:int, # hs, even: dimensions are rotated in pairs
@@ -315,7 +315,7 @@ def apply_rope(
     x1, x2 = x.float().chunk(2, dim=-1)                       # (B, nh, T, hs/2) each
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
-# %% ../nbs/09e_modern.ipynb #05761fd3
+# %% ../nbs/09e_modern.ipynb #3380545b
 def repeat_kv(
     x:Tensor, # keys or values (B, n_kv, S, hs)
     n_rep:int, # query heads per key/value head

@@ -15,12 +15,14 @@ from .training import token_loss_sum
 from .checkpoint import load_checkpoint
 
 # %% auto #0
-__all__ = ['PRETRAINED_FILE', 'PRETRAINED_META', 'NANOGPT_TRAIN_FRACTION', 'VAL_SLICE_WINDOWS', 'asset_path', 'pretrained_info',
-           'load_pretrained', 'nanogpt_split', 'window_loss']
+__all__ = ['PRETRAINED_FILE', 'PRETRAINED_META', 'PRETRAINED_NAMES', 'NANOGPT_TRAIN_FRACTION', 'VAL_SLICE_WINDOWS', 'asset_path',
+           'pretrained_info', 'load_pretrained', 'nanogpt_split', 'window_loss']
 
 # %% ../nbs/09c_pretrained.ipynb #26abada6
 PRETRAINED_FILE = 'course.pt'  # the weights, in tiny_transformer/assets/
 PRETRAINED_META = 'course.json'  # how they were made and what they measure
+# the models shipped: the course's (this lesson) and the `modern` preset's (lesson 09e)
+PRETRAINED_NAMES = ('course', 'modern')
 
 def asset_path(
     name:str, # a file name in tiny_transformer/assets/
@@ -33,17 +35,26 @@ def asset_path(
     return p
 
 # %% ../nbs/09c_pretrained.ipynb #4f10b60c
-def pretrained_info()->dict:
+def _check_name(name:str):
+    if name not in PRETRAINED_NAMES:
+        raise ValueError(f"no pretrained model {name!r}; the package ships {list(PRETRAINED_NAMES)}")
+
+def pretrained_info(
+    name:str='course', # one of PRETRAINED_NAMES
+)->dict:
     "The shipped model's metadata: the command that made it, corpus hash, steps, measured losses."
-    return json.loads(asset_path(PRETRAINED_META).read_text(encoding='utf-8'))
+    _check_name(name)
+    return json.loads(asset_path(f'{name}.json').read_text(encoding='utf-8'))
 
 # %% ../nbs/09c_pretrained.ipynb #1c228b77
 def load_pretrained(
     device:str|None=None, # 'cuda', 'mps' or 'cpu'; None: the best working device
+    name:str='course', # 'course', or 'modern' for the model of lesson 09e's preset
 )->tuple:
-    "(model in eval mode, tokenizer): the course model shipped with the package, in float32, on `device`."
+    "(model in eval mode, tokenizer): a model shipped with the package, in float32, on `device`."
+    _check_name(name)
     target = get_device(device).device
-    ckpt = load_checkpoint(asset_path(PRETRAINED_FILE), map_location='cpu')
+    ckpt = load_checkpoint(asset_path(f'{name}.pt'), map_location='cpu')
     return ckpt.model.float().to(target).eval(), ckpt.tokenizer
 
 # %% ../nbs/09c_pretrained.ipynb #1f9fae00

@@ -598,7 +598,7 @@ def evaluate(self:Trainer, eval_steps:int|None=None)->dict:
     self._t_window = time.perf_counter()  # evaluation time is not training time
     return out
 
-# %% ../nbs/09e_modern.ipynb #51a808e4
+# %% ../nbs/09e_modern.ipynb #a05160d2
 NS_COEFFS = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic: fast, lands in a band around 1
 
 def newton_schulz(
@@ -618,7 +618,7 @@ def newton_schulz(
         X = a * X + (b * A + c * A @ A) @ X  # each singular value s -> a s + b s^3 + c s^5
     return (X.T if tall else X).to(G.dtype)
 
-# %% ../nbs/09e_modern.ipynb #77673c9c
+# %% ../nbs/09e_modern.ipynb #1517ad18
 class MuonAdamW(torch.optim.Optimizer):
     "One optimizer: Muon for the groups with `use_muon=True` (2-D weights), AdamW for the others."
     def __init__(self, params, lr:float, betas=(0.9, 0.95), eps:float=1e-8, weight_decay:float=0.0,
@@ -715,5 +715,5 @@ def make_muon(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->MuonAdam
     return MuonAdamW(muon_param_groups(model, cfg.lr, cfg.weight_decay, cfg.muon_lr), lr=cfg.lr,
                      betas=cfg.betas)
 
-# %% ../nbs/09e_modern.ipynb #34097b8a
+# %% ../nbs/09e_modern.ipynb #7a86ea3b
 OPTIMIZERS['muon'] = make_muon

@@ -4,6 +4,10 @@
         tiny-transformer train --out runs/course --preset course --corpus tinyshakespeare
     python tools/make_pretrained.py runs/course
 
+    TINY_TRANSFORMER_DATA=/path/to/tinyshakespeare.txt \\
+        tiny-transformer train --out runs/modern --preset modern --corpus tinyshakespeare
+    python tools/make_pretrained.py runs/modern --name modern    # lesson 09e's model: modern.pt, modern.json
+
 Takes the run's best checkpoint by validation loss and stores its weights in float16 as a normal
 checkpoint (tiny_transformer/assets/course.pt, read back with weights_only=True). Measures the loss of
 exactly those weights on tinyshakespeare's validation split as nanoGPT cuts it: all of it, and the
@@ -18,16 +22,22 @@ from tiny_transformer.checkpoint import CheckpointManager, load_checkpoint, save
 from tiny_transformer.data import TINYSHAKESPEARE, load_corpus, train_val_split
 from tiny_transformer.files import atomic_write, package_version, sha256_file
 from tiny_transformer.tracking import read_metrics
-from tiny_transformer.pretrained import (PRETRAINED_FILE, PRETRAINED_META, VAL_SLICE_WINDOWS,
+from tiny_transformer.pretrained import (PRETRAINED_FILE, PRETRAINED_META, PRETRAINED_NAMES, VAL_SLICE_WINDOWS,
                                          NANOGPT_TRAIN_FRACTION, nanogpt_split, window_loss)
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_BYTES = 8 * 2**20  # the limit for a file inside the wheel
 COMMAND = ('TINY_TRANSFORMER_DATA=/path/to/tinyshakespeare.txt tiny-transformer train '
-           '--out runs/course --preset course --corpus tinyshakespeare')
-EXPORT_COMMAND = 'python tools/make_pretrained.py runs/course'
+           '--out runs/{name} --preset {name} --corpus tinyshakespeare')
+EXPORT_COMMAND = 'python tools/make_pretrained.py runs/{name} --name {name}'
 SPLIT_RULES = ('auto', 'round', 'nanogpt')  # how the run cut its training text; auto: as the library does
 RESULTS_BEGIN, RESULTS_END = '<!-- make_pretrained:begin -->', '<!-- make_pretrained:end -->'
+TITLES = dict(course='The pretrained course model (issue 12)', modern="The `modern` preset's model (issue 13, lesson 09e)")
+
+def markers(name:str)->tuple[str, str]:
+    "The RESULTS.md markers around model `name`'s section (the course model's are the original ones)."
+    if name == 'course': return RESULTS_BEGIN, RESULTS_END
+    return f'<!-- make_pretrained:{name}:begin -->', f'<!-- make_pretrained:{name}:end -->'
 
 
 def split_note(rule:str, n:int)->str:
@@ -48,7 +58,7 @@ def best_checkpoint(run:Path)->Path:
     "The run's checkpoint with the lowest val_loss (or the newest, when none has one)."
     manager = CheckpointManager(run/'checkpoints')
     path = manager.best() or manager.latest()
-    if path is None: sys.exit(f"no valid checkpoint in {run/'checkpoints'}; train first: {COMMAND}")
+    if path is None: sys.exit(f"no valid checkpoint in {run/'checkpoints'}; train first")
     return path
 
 
@@ -70,13 +80,14 @@ def save_half(ckpt, dest:Path, extra:dict)->Path:
                            extra=extra)
 
 
-def results_section(meta:dict)->str:
+def results_section(meta:dict, name:str='course')->str:
     "This tool's section of bench/RESULTS.md, between markers so that a re-export replaces it."
     mins = f"≈ {meta['train_seconds_est'] / 60:.0f} min" if meta['train_seconds_est'] else 'n/a'
     mib, params = meta['bytes'] / 2**20, meta['num_params'] / 1e6
     slice_, split = meta['slice'], meta['split']
-    return f"""{RESULTS_BEGIN}
-## The pretrained course model — `tools/make_pretrained.py` (issue 12)
+    begin, end = markers(name)
+    return f"""{begin}
+## {TITLES[name].split(' (')[0]} — `tools/make_pretrained.py` ({TITLES[name].split(' (', 1)[1]}
 
 Written by `tools/make_pretrained.py` from the run's best checkpoint by validation loss. The losses
 are measured on the shipped float16 weights (loaded back to float32) over tinyshakespeare's
@@ -90,7 +101,7 @@ of consecutive {slice_['context_len']}-character windows counted.
 
 | model | step | val loss | notes |
 |---|---|---|---|
-| course model, {params:.1f} M params, {mib:.1f} MiB | {meta['step']} of {meta['max_steps']} \
+| {name} model, {params:.1f} M params, {mib:.1f} MiB | {meta['step']} of {meta['max_steps']} \
 | **{meta['val_loss']:.4f}** (first {slice_['windows']} windows: {meta['val_loss_slice']:.4f}) \
 | run's estimate {meta['run_val_loss']:.4f}; training {mins} (logged throughput); \
 torch {meta['torch_version']} |
@@ -98,16 +109,17 @@ torch {meta['torch_version']} |
 | nanoGPT baby GPT, GPU (published) | 5000 | 1.47 | 6 layers × 384, context 256, batch 64 |
 
 Split: {split['note']}.
-{RESULTS_END}
+{end}
 """
 
 
-def write_results(path:Path, section:str):
+def write_results(path:Path, section:str, name:str='course'):
     "Replace this tool's section of `path` (or append it), leaving the other sections alone."
     text = path.read_text(encoding='utf-8') if path.is_file() else '# Benchmarks and device checks\n'
-    if RESULTS_BEGIN in text and RESULTS_END in text:
-        head, rest = text.split(RESULTS_BEGIN, 1)
-        text = head + section.rstrip('\n') + rest.split(RESULTS_END, 1)[1]
+    begin, end = markers(name)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section.rstrip('\n') + rest.split(end, 1)[1]
     else: text = text.rstrip('\n') + '\n\n' + section
     atomic_write(path, lambda f: f.write(text.encode('utf-8')))
 
@@ -116,8 +128,8 @@ def metadata(a, src:Path, ckpt, weights:Path, shipped, text:str, val, losses, re
     "Everything course.json records about the shipped weights."
     cfg = ckpt.train_config
     return dict(
-        file=PRETRAINED_FILE, sha256=sha256_file(weights), bytes=weights.stat().st_size,
-        dtype='float16', command=COMMAND, export_command=EXPORT_COMMAND,
+        file=weights.name, sha256=sha256_file(weights), bytes=weights.stat().st_size,
+        dtype='float16', command=COMMAND.format(name=a.name), export_command=EXPORT_COMMAND.format(name=a.name),
         corpus=dict(name=TINYSHAKESPEARE, sha256=hashlib.sha256(text.encode()).hexdigest(),
                     characters=len(text)),
         split=dict(rule=f'nanoGPT: validation = ids[int(n * {NANOGPT_TRAIN_FRACTION}):]',
@@ -141,7 +153,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('run', type=Path, help='a run folder of `tiny-transformer train`')
     p.add_argument('--out', type=Path, default=REPO/'tiny_transformer'/'assets',
-                   help='where course.pt and course.json go')
+                   help='where NAME.pt and NAME.json go')
+    p.add_argument('--name', choices=PRETRAINED_NAMES, default='course', help='which shipped model this is')
     p.add_argument('--metrics-out', type=Path, default=REPO/'pretrained'/'metrics.jsonl')
     p.add_argument('--checkpoint', type=Path, default=None, help='this checkpoint, not the best one')
     p.add_argument('--split-rule', choices=SPLIT_RULES, default='auto',
@@ -156,7 +169,8 @@ def main(argv=None):
     records = read_metrics(log, strict=False) if log.is_file() else []
     a.out.mkdir(parents=True, exist_ok=True)
     corpus_sha = hashlib.sha256(text.encode('utf-8')).hexdigest()
-    weights = save_half(ckpt, a.out/PRETRAINED_FILE, extra=dict(command=COMMAND, corpus_sha256=corpus_sha))
+    weights = save_half(ckpt, a.out/f'{a.name}.pt', extra=dict(command=COMMAND.format(name=a.name),
+                                                             corpus_sha256=corpus_sha))
     if (size := weights.stat().st_size) > MAX_BYTES:
         sys.exit(f"{weights} is {size / 2**20:.1f} MiB; the package allows {MAX_BYTES / 2**20:.0f} MiB")
     shipped = load_checkpoint(weights).model.eval()  # what ships: the fp16 weights, back in fp32
@@ -166,13 +180,13 @@ def main(argv=None):
     print(f"val loss {losses[0]:.4f} (all {len(val):,} characters), {losses[1]:.4f} "
           f"(first {VAL_SLICE_WINDOWS} windows); {time.perf_counter() - t0:.0f} s", flush=True)
     meta = metadata(a, src, ckpt, weights, shipped, text, val, losses, records)
-    atomic_write(a.out/PRETRAINED_META, lambda f: f.write((json.dumps(meta, indent=1) + '\n').encode()))
-    write_results(a.results, results_section(meta))
-    if records:
+    atomic_write(a.out/f'{a.name}.json', lambda f: f.write((json.dumps(meta, indent=1) + '\n').encode()))
+    write_results(a.results, results_section(meta, a.name), a.name)
+    if records and a.name == 'course':
         a.metrics_out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, a.metrics_out)
-    print(f"wrote {weights} ({size / 2**20:.1f} MiB), {a.out/PRETRAINED_META}, {a.results}"
-          + (f" and {a.metrics_out}" if records else ' (the run has no metrics.jsonl)'))
+    print(f"wrote {weights} ({size / 2**20:.1f} MiB), {a.out/(a.name + '.json')}, {a.results}"
+          + (f" and {a.metrics_out}" if records and a.name == 'course' else ''))
 
 
 if __name__ == '__main__': main()
