@@ -84,7 +84,7 @@ def forward(self:TransformerBlock,
     x = x + self.mlp(self.ln_2(x))
     return x, weights
 
-# %% ../nbs/09e_modern.ipynb #fc56b427
+# %% ../nbs/09e_modern.ipynb #0726e6f1
 class RMSNorm(nn.Module):
     "Root-mean-square norm: x / rms(x) * weight, no centring and no bias (Zhang & Sennrich, 2019)."
     def __init__(self,
@@ -99,13 +99,17 @@ class RMSNorm(nn.Module):
 
     def extra_repr(self): return f"{self.d}, eps={self.eps}"
 
-# %% ../nbs/09e_modern.ipynb #1708ab5e
+# %% ../nbs/09e_modern.ipynb #c41c39a4
 class ReLUSquared(nn.Module):
     "relu(x)^2: the MLP activation of Primer (So et al., 2021) and nanochat."
     def forward(self, x:torch.Tensor)->torch.Tensor: return F.relu(x).square()
 
+def _gated_only():
+    raise ValueError("'swiglu' is a gated MLP, not an activation: use `SwiGLU` "
+                     "(ModelConfig(activation='swiglu') builds it)")
+
 ACTIVATIONS['relu2'] = ReLUSquared
-ACTIVATIONS['swiglu'] = nn.SiLU  # the gate of `SwiGLU`
+ACTIVATIONS['swiglu'] = _gated_only  # a valid ModelConfig.activation; `FeedForward` refuses it
 
 class SwiGLU(nn.Module):
     "Gated MLP: c_proj(silu(gate) * up), gate and up two halves of c_fc(x) (Shazeer, 2020)."
@@ -114,10 +118,11 @@ class SwiGLU(nn.Module):
                  d_ff:int, # hidden width (of gate and of up)
                  dropout:float=0.0, # dropout on the output
                  bias:bool=True, # biases in the linear layers
-                 activation:str='swiglu'): # the gate's activation, a key of ACTIVATIONS
+                 activation:str='swiglu'): # only 'swiglu' (the block passes the config's)
         super().__init__()
+        if activation != 'swiglu': raise ValueError(f"SwiGLU's gate is SiLU; got activation={activation!r}")
         self.c_fc = nn.Linear(d_model, 2 * d_ff, bias=bias)  # gate and up in one matmul
-        self.act = make_activation(activation)
+        self.act = nn.SiLU()
         self.c_proj = nn.Linear(d_ff, d_model, bias=bias)
         self.dropout = nn.Dropout(dropout)
 

@@ -392,14 +392,14 @@ def from_gpt2(cls:TinyTransformer,
     model.load_state_dict(sd)
     return model
 
-# %% ../nbs/09e_modern.ipynb #95f456c6
+# %% ../nbs/09e_modern.ipynb #8c3cf8d0
 from .block import RMSNorm, SwiGLU
 from .multi_head import GroupedQueryAttention
 
-# %% ../nbs/09e_modern.ipynb #a5f03f10
+# %% ../nbs/09e_modern.ipynb #8a7580f8
 NORMS['rmsnorm'] = RMSNorm
 
-# %% ../nbs/09e_modern.ipynb #1416fa21
+# %% ../nbs/09e_modern.ipynb #e449373e
 POS_ENCODINGS['rope'] = None  # no table: attention rotates queries and keys
 
 @patch
@@ -416,7 +416,7 @@ def _parts(self:TinyTransformer)->dict:
     mlp = SwiGLU if c.activation == 'swiglu' else FeedForward
     return dict(norm_layer=norm, attn_layer=attn, mlp_layer=mlp)
 
-# %% ../nbs/09e_modern.ipynb #95539441
+# %% ../nbs/09e_modern.ipynb #ed1f5a69
 LLAMA_ARCHITECTURES = {'llama': False, 'qwen3': True}  # model_type -> QK-norm
 
 def _hf_getter(hf_config):
@@ -432,12 +432,14 @@ def from_llama_config(cls:ModelConfig,
     "The `ModelConfig` of a Hugging Face Llama (or Qwen3: Llama with QK-norm) config."
     get = _hf_getter(hf_config)
     kind, d, nh = get('model_type'), get('hidden_size'), get('num_attention_heads')
-    rope = get('rope_parameters') or {'rope_type': 'default', 'rope_theta': get('rope_theta', 1e4)}
+    # transformers 5: rope_parameters; 4.x: rope_theta and rope_scaling (None unless scaled)
+    rope = get('rope_parameters') or {**(get('rope_scaling') or {'rope_type': 'default'}),
+                                      'rope_theta': get('rope_theta', 1e4)}
     problems = {
         'model_type': kind not in LLAMA_ARCHITECTURES,
         'hidden_act': get('hidden_act', 'silu') != 'silu',
         'head_dim': (get('head_dim') or d // nh) * nh != d,
-        'rope_parameters': rope.get('rope_type', 'default') != 'default',
+        'rope_parameters': rope.get('rope_type', rope.get('type', 'default')) != 'default',
         'attention_bias/mlp_bias': bool(get('attention_bias', False)) != bool(get('mlp_bias', False)),
         'use_sliding_window': bool(get('use_sliding_window', False))}
     if bad := [k for k, v in problems.items() if v]:
@@ -453,6 +455,7 @@ def from_llama_config(cls:ModelConfig,
               rope_base=float(rope['rope_theta']))
     return cls(**{**kw, **overrides})
 
+# %% ../nbs/09e_modern.ipynb #86f35009
 LLAMA_NAMES = {'ln_1': 'input_layernorm', 'ln_2': 'post_attention_layernorm', 'attn.c_proj': 'self_attn.o_proj',
                'attn.q_norm': 'self_attn.q_norm', 'attn.k_norm': 'self_attn.k_norm',
                'mlp.c_proj': 'mlp.down_proj'}  # ours -> Hugging Face, inside block i
@@ -477,6 +480,7 @@ def llama_state_dict_to_ours(
     if sd: raise ValueError(f"Llama state dict keys TinyTransformer has no place for: {sorted(sd)[:8]}")
     return out
 
+# %% ../nbs/09e_modern.ipynb #e6ad03ad
 @patch(cls_method=True)
 def from_llama(cls:TinyTransformer,
                hf_model, # a transformers LlamaForCausalLM / Qwen3ForCausalLM

@@ -598,7 +598,7 @@ def evaluate(self:Trainer, eval_steps:int|None=None)->dict:
     self._t_window = time.perf_counter()  # evaluation time is not training time
     return out
 
-# %% ../nbs/09e_modern.ipynb #a05160d2
+# %% ../nbs/09e_modern.ipynb #e17d9a92
 NS_COEFFS = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic: fast, lands in a band around 1
 
 def newton_schulz(
@@ -618,7 +618,7 @@ def newton_schulz(
         X = a * X + (b * A + c * A @ A) @ X  # each singular value s -> a s + b s^3 + c s^5
     return (X.T if tall else X).to(G.dtype)
 
-# %% ../nbs/09e_modern.ipynb #1517ad18
+# %% ../nbs/09e_modern.ipynb #a80e838f
 class MuonAdamW(torch.optim.Optimizer):
     "One optimizer: Muon for the groups with `use_muon=True` (2-D weights), AdamW for the others."
     def __init__(self, params, lr:float, betas=(0.9, 0.95), eps:float=1e-8, weight_decay:float=0.0,
@@ -656,7 +656,8 @@ def _muon_step(self:MuonAdamW, group:dict):
         u = p.grad.add(buf, alpha=mom) if group['nesterov'] else buf
         # a fused matrix (q, k, v stacked) is several matrices: orthogonalise each block of rows
         blocks = u.split(rows) if rows else (u,)
-        # an orthogonal (r, c) matrix has entries ~ 1/sqrt(max(r, c)): tall ones get sqrt(r/c)
+        # an orthogonal (r, c) matrix has entries ~ 1/sqrt(max(r, c)); times sqrt(r/c) for tall ones,
+        # every update has entries ~ 1/sqrt(c) (c = fan-in), tall or wide
         u = torch.cat([newton_schulz(b, group['ns_steps']) * max(1, b.size(0) / b.size(1)) ** 0.5
                        for b in blocks])
         p.mul_(1 - lr * wd).add_(u, alpha=-lr)
@@ -668,18 +669,18 @@ def _adamw_step(self:MuonAdamW, group:dict):
     for p in group['params']:
         if p.grad is None: continue
         state = self.state[p]
-        if not state:
-            state['step'] = torch.tensor(0.0)
+        if not state:  # the step count is a Python int: no host sync on a GPU
+            state['step'] = 0
             state['exp_avg'], state['exp_avg_sq'] = torch.zeros_like(p), torch.zeros_like(p)
         m, v = state['exp_avg'], state['exp_avg_sq']
-        state['step'] += 1
-        t = state['step'].item()
+        state['step'] = t = state['step'] + 1
         p.mul_(1 - lr * wd)
         m.lerp_(p.grad, 1 - beta1)                                 # m = b1 m + (1 - b1) g
         v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)    # v = b2 v + (1 - b2) g^2
         denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(eps)
         p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
 
+# %% ../nbs/09e_modern.ipynb #f151a9a8
 def _row_splits(name:str, p:torch.Tensor, config)->list[int]|None:
     "The row blocks of a fused matrix: c_attn is q, k, v; a SwiGLU c_fc is gate, up; else None."
     if config is None: return None
@@ -715,5 +716,5 @@ def make_muon(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->MuonAdam
     return MuonAdamW(muon_param_groups(model, cfg.lr, cfg.weight_decay, cfg.muon_lr), lr=cfg.lr,
                      betas=cfg.betas)
 
-# %% ../nbs/09e_modern.ipynb #7a86ea3b
+# %% ../nbs/09e_modern.ipynb #41795452
 OPTIMIZERS['muon'] = make_muon
