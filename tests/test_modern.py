@@ -19,14 +19,6 @@ def checkpoints(run:Path)->list[Path]: return sorted((run / 'checkpoints').glob(
 
 
 @pytest.fixture(scope='module')
-def corpus(tmp_path_factory):
-    from tiny_transformer.data import load_corpus
-    path = tmp_path_factory.mktemp('corpus') / 'part.txt'
-    path.write_text(load_corpus()[:100_000], encoding='utf-8')
-    return path
-
-
-@pytest.fixture(scope='module')
 def runs(tmp_path_factory, corpus):
     "One run of 16 steps straight through, and one stopped at 8 and resumed to 16."
     root = tmp_path_factory.mktemp('modern')

@@ -3,15 +3,7 @@ import json, math
 import pytest
 import torch
 from tiny_transformer.cli import train_run
-from tiny_transformer.data import load_corpus
 from tiny_transformer.training import TrainConfig, lr_at
-
-
-@pytest.fixture(scope='module')
-def corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp('corpus') / 'part.txt'
-    path.write_text(load_corpus()[:50_000], encoding='utf-8')
-    return path
 
 
 def _rows(out):
