@@ -11,7 +11,9 @@ Stages (each prints PASS/FAIL/SKIP and a value; the JSON summary holds them all)
    1.4697, with the wall time (nanoGPT's published figure: about 3 minutes on an A100);
 4. decoding tokens/s with and without the KV cache;
 5. the widgets' update time: their pure functions (`next_token_distribution`, `next_token_figure`,
-   `attention_figure`) timed on the device.
+   `attention_figure`) timed on the device;
+6. lesson 09e: grouped-query attention with QK-norm and RoPE, fused against manual in fp32/bf16/fp16, and the
+   `modern` preset (470 steps, Muon) in the Trainer's CUDA defaults, with its wall time and validation loss.
 Exit status 1 if any stage fails.
 """
 import argparse, json, os, subprocess, sys, time
@@ -94,6 +96,37 @@ def stage_shakespeare(a, device):
     return trainer.model.eval(), tok
 
 
+def stage_modern(a, device):
+    "Lesson 09e on the device: grouped-query attention fused == manual per dtype; the `modern` preset trains."
+    import tiny_transformer as tt
+    from tiny_transformer.cli import preset_configs
+    from tiny_transformer.multi_head import GroupedQueryAttention
+    from tiny_transformer.block import RMSNorm
+    tolerances = [(torch.float32, 1e-5)] + ([(torch.bfloat16, 2e-2), (torch.float16, 2e-3)] if device.type == 'cuda' else [])
+    gaps = {}
+    for dtype, tol in tolerances:
+        torch.manual_seed(0)
+        attn = GroupedQueryAttention(128, 8, n_kv_heads=2, qk_norm=RMSNorm, max_len=64, rope_base=1e4)
+        attn = attn.to(device=device, dtype=dtype).eval()
+        x = torch.randn(2, 64, 128, device=device, dtype=dtype)
+        with torch.no_grad(): fused, manual = attn(x)[0], attn(x, need_weights=True)[0]
+        gaps[str(dtype).split('.')[-1]] = (gap := (fused.float() - manual.float()).abs().max().item(), gap <= tol)
+    record('modern_fused_vs_manual', {k: f'{g:.1e}' for k, (g, _) in gaps.items()}, all(ok for _, ok in gaps.values()))
+    ids, tok = shakespeare_ids(a)
+    n = int(0.9 * len(ids))
+    steps = 8 if a.dry_run else 470
+    sizes = dict(d_model=32, n_heads=4, n_layers=2, max_len=32, d_ff=86, context_len=32, batch_size=4) if a.dry_run else {}
+    mcfg, tcfg = preset_configs('modern', tok.vocab_size, max_steps=steps, warmup_steps=min(60, steps // 2),
+                                eval_interval=0, device=str(device), progress=False, live_plot=False, **sizes)
+    torch.manual_seed(1337)
+    trainer = tt.Trainer(tt.TinyTransformer(mcfg), ids[:n], ids[n:], tcfg, tokenizer=tok)
+    t0 = time.perf_counter(); rows = trainer.train(); wall = time.perf_counter() - t0
+    val = trainer.evaluate(4 if a.dry_run else 100)['val_loss']
+    first, last = rows[0]['loss'], rows[-1]['loss']
+    record('modern_preset', dict(steps=steps, wall_s=round(wall, 1), loss=f'{first:.3f} -> {last:.3f}',
+                                 val_loss=round(val, 4), settings=repr(trainer.settings)), last < first)
+
+
 def stage_decoding(a, device, model):
     import tiny_transformer as tt
     n = 20 if a.dry_run else 500
@@ -147,6 +180,7 @@ def main(argv=None):
     record('device', f'{torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"}, torch {torch.__version__}')
     if 'lessons' not in a.skip: stage_lessons(a, device)
     if 'cuda_checks' not in a.skip: stage_cuda_checks(a, device)
+    stage_modern(a, device)
     model, tok = stage_shakespeare(a, device)
     stage_decoding(a, device, model)
     stage_widgets(a, device, model, tok)
