@@ -226,10 +226,10 @@ def export_hf(
     ckpt = load_checkpoint(checkpoint_path)
     return save_hf_export(ckpt.model, out_dir, ckpt.tokenizer)
 
-# %% ../nbs/09e_modern.ipynb #31f31062
+# %% ../nbs/09e_modern.ipynb #4d7afdc9
 from .model import LLAMA_NAMES
 
-# %% ../nbs/09e_modern.ipynb #5f05bf9f
+# %% ../nbs/09e_modern.ipynb #9df1f2fa
 def llama_mismatches(config:ModelConfig)->list[str]:
     "How `config` differs from what a Hugging Face `LlamaForCausalLM` (or Qwen3, with QK-norm) holds."
     need = dict(norm='rmsnorm', pos_encoding='rope', activation='swiglu')
@@ -276,5 +276,5 @@ def ours_to_llama_state_dict(
                 if (t := sd.get(f'{ours}{o}.{kind}')) is not None: out[f'{hf}{h}.{kind}'] = t
     return {k: v.contiguous() for k, v in out.items()}
 
-# %% ../nbs/09e_modern.ipynb #843b3a02
+# %% ../nbs/09e_modern.ipynb #fbb9b28c
 HF_FORMATS['Llama'] = (llama_mismatches, to_llama_config, ours_to_llama_state_dict)

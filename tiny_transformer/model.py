@@ -392,14 +392,14 @@ def from_gpt2(cls:TinyTransformer,
     model.load_state_dict(sd)
     return model
 
-# %% ../nbs/09e_modern.ipynb #8c3cf8d0
+# %% ../nbs/09e_modern.ipynb #c90a3477
 from .block import RMSNorm, SwiGLU
 from .multi_head import GroupedQueryAttention
 
-# %% ../nbs/09e_modern.ipynb #8a7580f8
+# %% ../nbs/09e_modern.ipynb #b5f00632
 NORMS['rmsnorm'] = RMSNorm
 
-# %% ../nbs/09e_modern.ipynb #e449373e
+# %% ../nbs/09e_modern.ipynb #915e3def
 POS_ENCODINGS['rope'] = None  # no table: attention rotates queries and keys
 
 @patch
@@ -416,7 +416,7 @@ def _parts(self:TinyTransformer)->dict:
     mlp = SwiGLU if c.activation == 'swiglu' else FeedForward
     return dict(norm_layer=norm, attn_layer=attn, mlp_layer=mlp)
 
-# %% ../nbs/09e_modern.ipynb #ed1f5a69
+# %% ../nbs/09e_modern.ipynb #c20e9e71
 LLAMA_ARCHITECTURES = {'llama': False, 'qwen3': True}  # model_type -> QK-norm
 
 def _hf_getter(hf_config):
@@ -455,7 +455,7 @@ def from_llama_config(cls:ModelConfig,
               rope_base=float(rope['rope_theta']))
     return cls(**{**kw, **overrides})
 
-# %% ../nbs/09e_modern.ipynb #86f35009
+# %% ../nbs/09e_modern.ipynb #8d81a15b
 LLAMA_NAMES = {'ln_1': 'input_layernorm', 'ln_2': 'post_attention_layernorm', 'attn.c_proj': 'self_attn.o_proj',
                'attn.q_norm': 'self_attn.q_norm', 'attn.k_norm': 'self_attn.k_norm',
                'mlp.c_proj': 'mlp.down_proj'}  # ours -> Hugging Face, inside block i
@@ -480,7 +480,7 @@ def llama_state_dict_to_ours(
     if sd: raise ValueError(f"Llama state dict keys TinyTransformer has no place for: {sorted(sd)[:8]}")
     return out
 
-# %% ../nbs/09e_modern.ipynb #e6ad03ad
+# %% ../nbs/09e_modern.ipynb #7b19f03e
 @patch(cls_method=True)
 def from_llama(cls:TinyTransformer,
                hf_model, # a transformers LlamaForCausalLM / Qwen3ForCausalLM

@@ -293,14 +293,16 @@ def forward(self:MultiHeadAttention,
     # dropout is the identity in eval
     return (self.resid_dropout(out) if self.training else out), weights
 
-# %% ../nbs/09e_modern.ipynb #564f058b
+# %% ../nbs/09e_modern.ipynb #a2ab998e
 def rope_angles(
     max_len:int, # positions to tabulate
     head_size:int, # hs, even: dimensions are rotated in pairs
     base:float=10000.0, # pair i turns base^(-2i/hs) radians per position
 )->tuple[Tensor, Tensor]: # cos, sin, each (max_len, hs // 2), float32
     "The cosines and sines of rotary positions: pair i of position p turns by p * base^(-2i/hs)."
-    if head_size % 2: raise ValueError(f"rotary positions need an even head size, got {head_size}")
+    if head_size % 2:
+        raise ValueError(f"rotary positions turn pairs of dimensions: the head size (d_model / n_heads) "
+                         f"must be even, got {head_size}")
     freqs = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)  # (hs/2,)
     angles = torch.arange(max_len, dtype=torch.float64)[:, None] * freqs              # (max_len, hs/2)
     return angles.cos().float(), angles.sin().float()
@@ -315,7 +317,7 @@ def apply_rope(
     x1, x2 = x.float().chunk(2, dim=-1)                       # (B, nh, T, hs/2) each
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
-# %% ../nbs/09e_modern.ipynb #80867287
+# %% ../nbs/09e_modern.ipynb #1d4e4a85
 def repeat_kv(
     x:Tensor, # keys or values (B, n_kv, S, hs)
     n_rep:int, # query heads per key/value head
@@ -325,7 +327,7 @@ def repeat_kv(
     B, n_kv, S, hs = x.shape
     return x[:, :, None].expand(B, n_kv, n_rep, S, hs).reshape(B, n_kv * n_rep, S, hs)
 
-# %% ../nbs/09e_modern.ipynb #ee34474b
+# %% ../nbs/09e_modern.ipynb #66e1f2a8
 class GroupedQueryAttention(MultiHeadAttention):
     "Attention with `n_kv_heads` key/value heads shared by groups of query heads, QK-norm and RoPE optional."
     def __init__(self,
@@ -354,7 +356,7 @@ class GroupedQueryAttention(MultiHeadAttention):
     def extra_repr(self):
         return super().extra_repr() + f", n_kv_heads={self.n_kv_heads}, rotary={self.rotary}"
 
-# %% ../nbs/09e_modern.ipynb #8abdecb2
+# %% ../nbs/09e_modern.ipynb #9afc7456
 @patch
 def _heads(self:GroupedQueryAttention, x:Tensor, positions:Tensor|None=None):
     "q (B, nh, T, hs) and k, v (B, n_kv, T, hs): projected, QK-normed, rotated to their positions."
