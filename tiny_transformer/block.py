@@ -84,7 +84,7 @@ def forward(self:TransformerBlock,
     x = x + self.mlp(self.ln_2(x))
     return x, weights
 
-# %% ../nbs/09e_modern.ipynb #3126d488
+# %% ../nbs/09e_modern.ipynb #e5bfdd16
 class RMSNorm(nn.Module):
     "Root-mean-square norm: x / rms(x) * weight, no centring and no bias (Zhang & Sennrich, 2019)."
     def __init__(self,
@@ -99,7 +99,7 @@ class RMSNorm(nn.Module):
 
     def extra_repr(self): return f"{self.d}, eps={self.eps}"
 
-# %% ../nbs/09e_modern.ipynb #60da5b0b
+# %% ../nbs/09e_modern.ipynb #156b8d87
 class ReLUSquared(nn.Module):
     "relu(x)^2: the MLP activation of Primer (So et al., 2021) and nanochat."
     def forward(self, x:torch.Tensor)->torch.Tensor: return F.relu(x).square()

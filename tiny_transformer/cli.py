@@ -627,7 +627,7 @@ def main(argv:list[str]|None=None, out=None)->int:
 # %% ../nbs/09a_capstone.ipynb #9e0f1a03
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # python -m / torchrun -m
 
-# %% ../nbs/09e_modern.ipynb #5dbb804d
+# %% ../nbs/09e_modern.ipynb #a3b93613
 PRESETS['modern'] = Preset(
     dict(d_model=128, n_heads=4, n_layers=3, max_len=128, dropout=0.0, norm='rmsnorm', pos_encoding='rope',
          activation='swiglu', d_ff=344, n_kv_heads=2, qk_norm=True, bias=False, tie_weights=False),

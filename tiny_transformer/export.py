@@ -147,6 +147,11 @@ def gpt2_mismatches(config:ModelConfig)->list[str]:
     return wrong
 
 # %% ../nbs/08c_export.ipynb #63f65da8
+def _special_ids(tokenizer:CharTokenizer|None)->dict:
+    "The special-token ids a Hugging Face config records: the tokenizer's, or None without one."
+    ids = (BOS_ID, EOS_ID, PAD_ID) if tokenizer else (None, None, None)
+    return dict(zip(('bos_token_id', 'eos_token_id', 'pad_token_id'), ids))
+
 def to_gpt2_config(
     config:ModelConfig, # the architecture to describe
     tokenizer:CharTokenizer|None=None, # gives the special-token ids when present
@@ -156,8 +161,6 @@ def to_gpt2_config(
         raise ValueError(f"this model is not GPT-2's architecture: {', '.join(wrong)}; export it "
                          "with format 'safetensors' instead "
                          "(save_safetensors_export / export_safetensors)")
-    if tokenizer: special = dict(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
-    else: special = dict(bos_token_id=None, eos_token_id=None, pad_token_id=None)
     return dict(architectures=['GPT2LMHeadModel'], model_type='gpt2', vocab_size=config.vocab_size,
                 n_positions=config.max_len, n_embd=config.d_model, n_layer=config.n_layers,
                 n_head=config.n_heads, n_inner=config.d_ff,
@@ -165,7 +168,7 @@ def to_gpt2_config(
                 resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout,
                 layer_norm_epsilon=LAYER_NORM_EPS, initializer_range=0.02, scale_attn_weights=True,
                 scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False,
-                tie_word_embeddings=True, use_cache=True, **special)
+                tie_word_embeddings=True, use_cache=True, **_special_ids(tokenizer))
 
 # %% ../nbs/08c_export.ipynb #7eb72f82
 def ours_to_gpt2_state_dict(
@@ -226,10 +229,10 @@ def export_hf(
     ckpt = load_checkpoint(checkpoint_path)
     return save_hf_export(ckpt.model, out_dir, ckpt.tokenizer)
 
-# %% ../nbs/09e_modern.ipynb #4d7afdc9
+# %% ../nbs/09e_modern.ipynb #259fd628
 from .model import LLAMA_NAMES
 
-# %% ../nbs/09e_modern.ipynb #9df1f2fa
+# %% ../nbs/09e_modern.ipynb #78dd82a7
 def llama_mismatches(config:ModelConfig)->list[str]:
     "How `config` differs from what a Hugging Face `LlamaForCausalLM` (or Qwen3, with QK-norm) holds."
     need = dict(norm='rmsnorm', pos_encoding='rope', activation='swiglu')
@@ -243,8 +246,6 @@ def to_llama_config(
     if wrong := llama_mismatches(config):
         raise ValueError(f"this model is not Llama's architecture: {', '.join(wrong)}")
     kind = 'qwen3' if config.qk_norm else 'llama'
-    special = (dict(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID) if tokenizer
-               else dict(bos_token_id=None, eos_token_id=None, pad_token_id=None))
     return dict(architectures=['Qwen3ForCausalLM' if config.qk_norm else 'LlamaForCausalLM'],
                 model_type=kind, vocab_size=config.vocab_size, hidden_size=config.d_model,
                 intermediate_size=config.d_ff, num_hidden_layers=config.n_layers,
@@ -253,7 +254,8 @@ def to_llama_config(
                 max_position_embeddings=config.max_len, rms_norm_eps=config.norm_eps,
                 rope_theta=config.rope_base, rope_parameters=dict(rope_type='default', rope_theta=config.rope_base),
                 attention_bias=config.bias, mlp_bias=config.bias, attention_dropout=config.dropout,
-                tie_word_embeddings=config.tie_weights, initializer_range=0.02, use_cache=True, **special)
+                tie_word_embeddings=config.tie_weights, initializer_range=0.02, use_cache=True,
+                **_special_ids(tokenizer))
 
 def ours_to_llama_state_dict(
     sd:dict, # a `TinyTransformer` state dict with Llama's architecture
@@ -276,5 +278,5 @@ def ours_to_llama_state_dict(
                 if (t := sd.get(f'{ours}{o}.{kind}')) is not None: out[f'{hf}{h}.{kind}'] = t
     return {k: v.contiguous() for k, v in out.items()}
 
-# %% ../nbs/09e_modern.ipynb #fbb9b28c
+# %% ../nbs/09e_modern.ipynb #42e2edb5
 HF_FORMATS['Llama'] = (llama_mismatches, to_llama_config, ours_to_llama_state_dict)

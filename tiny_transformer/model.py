@@ -317,14 +317,18 @@ GPT2_ACTIVATIONS = {'gelu': 'gelu', 'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh'
                     'gelu_fast': 'gelu_tanh'}
 LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, and GPT-2's layer_norm_epsilon
 
+def _hf_getter(hf_config):
+    "`get(key, default)` over a transformers config object or its `to_dict()`."
+    if isinstance(hf_config, dict): return lambda k, d=None: hf_config.get(k, d)
+    return lambda k, d=None: getattr(hf_config, k, d)
+
 @patch(cls_method=True)
 def from_gpt2_config(cls:ModelConfig,
                      hf_config, # a transformers `GPT2Config` (or its `to_dict()`)
                      **overrides, # ModelConfig fields to override, e.g. dropout=0.0
                     )->ModelConfig:
     "The `ModelConfig` of a Hugging Face GPT-2 config."
-    get = ((lambda k, d=None: hf_config.get(k, d)) if isinstance(hf_config, dict)
-           else (lambda k, d=None: getattr(hf_config, k, d)))
+    get = _hf_getter(hf_config)
     act = get('activation_function', 'gelu_new')
     if act not in GPT2_ACTIVATIONS:
         raise ValueError(f"GPT-2 activation_function {act!r} is not supported; "
@@ -392,22 +396,25 @@ def from_gpt2(cls:TinyTransformer,
     model.load_state_dict(sd)
     return model
 
-# %% ../nbs/09e_modern.ipynb #c90a3477
+# %% ../nbs/09e_modern.ipynb #2b5a5e24
 from .block import RMSNorm, SwiGLU
 from .multi_head import GroupedQueryAttention
 
-# %% ../nbs/09e_modern.ipynb #b5f00632
-NORMS['rmsnorm'] = RMSNorm
+# %% ../nbs/09e_modern.ipynb #ad29e2ed
+def _rms_norm(d:int, eps:float=1e-5, bias:bool=True)->RMSNorm:
+    "`RMSNorm`, built the way the model builds any norm; `bias` is LayerNorm's (an RMSNorm has none)."
+    return RMSNorm(d, eps)
 
-# %% ../nbs/09e_modern.ipynb #915e3def
+NORMS['rmsnorm'] = _rms_norm
+
+# %% ../nbs/09e_modern.ipynb #25f30fc3
 POS_ENCODINGS['rope'] = None  # no table: attention rotates queries and keys
 
 @patch
 def _parts(self:TinyTransformer)->dict:
     "The layer classes of every block, from the config: GPT-2's or the modern choices."
     c = self.config
-    norm = (partial(RMSNorm, eps=c.norm_eps) if c.norm == 'rmsnorm'
-            else partial(NORMS[c.norm], eps=c.norm_eps, bias=c.bias))
+    norm = partial(NORMS[c.norm], eps=c.norm_eps, bias=c.bias)
     attn = MultiHeadAttention
     if c.n_kv_heads != c.n_heads or c.qk_norm or c.pos_encoding == 'rope':
         attn = partial(GroupedQueryAttention, n_kv_heads=c.n_kv_heads, max_len=c.max_len,
@@ -416,13 +423,8 @@ def _parts(self:TinyTransformer)->dict:
     mlp = SwiGLU if c.activation == 'swiglu' else FeedForward
     return dict(norm_layer=norm, attn_layer=attn, mlp_layer=mlp)
 
-# %% ../nbs/09e_modern.ipynb #c20e9e71
+# %% ../nbs/09e_modern.ipynb #5eaf4b90
 LLAMA_ARCHITECTURES = {'llama': False, 'qwen3': True}  # model_type -> QK-norm
-
-def _hf_getter(hf_config):
-    "`get(key, default)` over a transformers config object or its dict."
-    if isinstance(hf_config, dict): return lambda k, d=None: hf_config.get(k, d)
-    return lambda k, d=None: getattr(hf_config, k, d)
 
 @patch(cls_method=True)
 def from_llama_config(cls:ModelConfig,
@@ -455,7 +457,7 @@ def from_llama_config(cls:ModelConfig,
               rope_base=float(rope['rope_theta']))
     return cls(**{**kw, **overrides})
 
-# %% ../nbs/09e_modern.ipynb #8d81a15b
+# %% ../nbs/09e_modern.ipynb #abbe14ba
 LLAMA_NAMES = {'ln_1': 'input_layernorm', 'ln_2': 'post_attention_layernorm', 'attn.c_proj': 'self_attn.o_proj',
                'attn.q_norm': 'self_attn.q_norm', 'attn.k_norm': 'self_attn.k_norm',
                'mlp.c_proj': 'mlp.down_proj'}  # ours -> Hugging Face, inside block i
@@ -480,7 +482,7 @@ def llama_state_dict_to_ours(
     if sd: raise ValueError(f"Llama state dict keys TinyTransformer has no place for: {sorted(sd)[:8]}")
     return out
 
-# %% ../nbs/09e_modern.ipynb #7b19f03e
+# %% ../nbs/09e_modern.ipynb #66514f6e
 @patch(cls_method=True)
 def from_llama(cls:TinyTransformer,
                hf_model, # a transformers LlamaForCausalLM / Qwen3ForCausalLM

@@ -293,7 +293,7 @@ def forward(self:MultiHeadAttention,
     # dropout is the identity in eval
     return (self.resid_dropout(out) if self.training else out), weights
 
-# %% ../nbs/09e_modern.ipynb #a2ab998e
+# %% ../nbs/09e_modern.ipynb #f95e5f98
 def rope_angles(
     max_len:int, # positions to tabulate
     head_size:int, # hs, even: dimensions are rotated in pairs
@@ -317,7 +317,7 @@ def apply_rope(
     x1, x2 = x.float().chunk(2, dim=-1)                       # (B, nh, T, hs/2) each
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
-# %% ../nbs/09e_modern.ipynb #1d4e4a85
+# %% ../nbs/09e_modern.ipynb #2d4f7556
 def repeat_kv(
     x:Tensor, # keys or values (B, n_kv, S, hs)
     n_rep:int, # query heads per key/value head
@@ -327,7 +327,7 @@ def repeat_kv(
     B, n_kv, S, hs = x.shape
     return x[:, :, None].expand(B, n_kv, n_rep, S, hs).reshape(B, n_kv * n_rep, S, hs)
 
-# %% ../nbs/09e_modern.ipynb #66e1f2a8
+# %% ../nbs/09e_modern.ipynb #24dca93c
 class GroupedQueryAttention(MultiHeadAttention):
     "Attention with `n_kv_heads` key/value heads shared by groups of query heads, QK-norm and RoPE optional."
     def __init__(self,
@@ -356,7 +356,7 @@ class GroupedQueryAttention(MultiHeadAttention):
     def extra_repr(self):
         return super().extra_repr() + f", n_kv_heads={self.n_kv_heads}, rotary={self.rotary}"
 
-# %% ../nbs/09e_modern.ipynb #9afc7456
+# %% ../nbs/09e_modern.ipynb #984b521b
 @patch
 def _heads(self:GroupedQueryAttention, x:Tensor, positions:Tensor|None=None):
     "q (B, nh, T, hs) and k, v (B, n_kv, T, hs): projected, QK-normed, rotated to their positions."

@@ -598,7 +598,7 @@ def evaluate(self:Trainer, eval_steps:int|None=None)->dict:
     self._t_window = time.perf_counter()  # evaluation time is not training time
     return out
 
-# %% ../nbs/09e_modern.ipynb #317606cc
+# %% ../nbs/09e_modern.ipynb #a2603d6d
 NS_COEFFS = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic: fast, lands in a band around 1
 
 def newton_schulz(
@@ -618,7 +618,7 @@ def newton_schulz(
         X = a * X + (b * A + c * A @ A) @ X  # each singular value s -> a s + b s^3 + c s^5
     return (X.T if tall else X).to(G.dtype)
 
-# %% ../nbs/09e_modern.ipynb #9a5d7017
+# %% ../nbs/09e_modern.ipynb #7176075d
 class MuonAdamW(torch.optim.Optimizer):
     "One optimizer: Muon for the groups with `use_muon=True` (2-D weights), AdamW for the others."
     def __init__(self, params, lr:float, betas=(0.9, 0.95), eps:float=1e-8, weight_decay:float=0.0,
@@ -680,7 +680,7 @@ def _adamw_step(self:MuonAdamW, group:dict):
         denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(eps)
         p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
 
-# %% ../nbs/09e_modern.ipynb #081c9de3
+# %% ../nbs/09e_modern.ipynb #cdbf5571
 def _row_splits(name:str, p:torch.Tensor, config)->list[int]|None:
     "The row blocks of a fused matrix: c_attn is q, k, v; a SwiGLU c_fc is gate, up; else None."
     if config is None: return None
@@ -716,5 +716,5 @@ def make_muon(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')->MuonAdam
     return MuonAdamW(muon_param_groups(model, cfg.lr, cfg.weight_decay, cfg.muon_lr), lr=cfg.lr,
                      betas=cfg.betas)
 
-# %% ../nbs/09e_modern.ipynb #e4bb7f8c
+# %% ../nbs/09e_modern.ipynb #b67addcb
 OPTIMIZERS['muon'] = make_muon
