@@ -182,6 +182,18 @@ def changes_title(picture, action):
     return title_of(picture)
 
 
+def settles_on(picture, action, wanted, timeout_s=20):
+    """Run `action` (a mouse drag, which may draw several pictures on its way) and wait until the title
+    satisfies `wanted`; returns that title, or fails with the last one seen."""
+    action()
+    deadline, title = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        title = title_of(picture)
+        if title is not None and wanted(title): return title
+        picture.page.wait_for_timeout(100)
+    raise AssertionError(f"the picture never showed what was wanted; its last title: {title!r}")
+
+
 def _check_square_and_unscaled(picture):
     "The heatmap is square, shown at the size it was drawn (no stretching), and fits a laptop screen."
     size = picture.locator('svg image').first.evaluate(
@@ -206,9 +218,9 @@ def test_attention_explorer_by_keyboard_and_mouse(page, artifacts):
     assert changes_title(picture, lambda: press_slider(attention, 'head')).startswith('layer 1, head 1')
     assert 'position 13' in changes_title(picture, lambda: press_slider(attention, 'query', 'ArrowLeft'))
     # Mouse: drag the head slider to its start ("all") and the layer slider back to 0.
-    assert 'all heads' in changes_title(picture, lambda: click_slider(attention, 'head', 0.0))
+    settles_on(picture, lambda: click_slider(attention, 'head', 0.0), lambda t: t.startswith('layer 1, all heads'))
     expect(picture.locator('svg image')).to_have_count(2)
-    assert changes_title(picture, lambda: click_slider(attention, 'layer', 0.0)).startswith('layer 0, all heads')
+    settles_on(picture, lambda: click_slider(attention, 'layer', 0.0), lambda t: t.startswith('layer 0, all heads'))
     # A new text (sent on Enter) redraws, and the query moves to its last character.
     text = attention.locator('.widget-text input')
     new = changes_title(picture, lambda: (text.fill(''), text.press_sequentially('KING: my lord'), text.press('Enter')))
@@ -230,8 +242,9 @@ def test_sampling_explorer_by_keyboard_and_mouse(page, artifacts):
     press_slider(sampling, 'top-k', 'ArrowLeft')
     expect(picture.locator('[data-title]').first).to_have_attribute('data-title', re.compile(f'{vocab} of {vocab} kept$'))
     # Mouse: top-p dragged to its low end keeps fewer than all.
-    kept = int(re.search(r'(\d+) of', changes_title(picture, lambda: click_slider(sampling, 'top-p', 0.0))).group(1))
-    assert 1 <= kept < vocab
+    def kept(title): return int(re.search(r'(\d+) of', title).group(1))
+    title = settles_on(picture, lambda: click_slider(sampling, 'top-p', 0.0), lambda t: kept(t) < vocab)
+    assert kept(title) >= 1, title
     # Keyboard on temperature: one step down from 1.0 keeps the same set but redraws.
     press_slider(sampling, 'temperature', 'ArrowLeft')
     expect(slider(sampling, 'temperature').locator('.widget-readout')).to_have_text('0.95')
