@@ -104,10 +104,20 @@ def test_save_works_beside_a_damaged_file(run):
 
 # ---------------------------------------------------------------- killed writers
 
-def saver(folder, start_step, ready):
-    "Child process: save steps start_step, start_step + 1, ... until killed."
+def saver(folder, start_step, ready, stop_in_write=None):
+    """Child process: save steps start_step, start_step + 1, ... until killed. With `stop_in_write`, the second save
+    stops between writing its temporary file and renaming it, sets the event and waits there to be killed."""
     torch.set_num_threads(1)
     model, manager = tiny_model(), CheckpointManager(folder, keep_last=2)
+    if stop_in_write is not None:
+        rename, saves = os.replace, []
+        def stalled_rename(src, dst):
+            saves.append(dst)
+            if len(saves) == 2 and str(src).endswith(TMP_SUFFIX):
+                stop_in_write.set()
+                time.sleep(3600)
+            rename(src, dst)
+        os.replace = stalled_rename  # this process only
     ready.set()
     for step in range(start_step, start_step + 10**6):
         manager.save(step, model, metrics={'loss': float(step)}, trainer_state={'blob': torch.full((BLOB_NUMEL,), 1.)})
@@ -122,14 +132,17 @@ def test_killed_writers_and_truncation(tmp_path):
     CheckpointManager(tmp_path, keep_last=2).save(0, tiny_model(), metrics={'loss': 0.0})
     rng, last, left_behind = random.Random(1), 0, 0
     for i in range(N_KILLS):
-        ready = ctx.Event()
-        proc = ctx.Process(target=saver, args=(str(tmp_path), last + 1, ready), daemon=True)
+        ready, in_write = ctx.Event(), ctx.Event() if i % 2 else None  # odd kills land mid-write for sure
+        proc = ctx.Process(target=saver, args=(str(tmp_path), last + 1, ready, in_write), daemon=True)
         proc.start()
         assert ready.wait(READY_TIMEOUT_S), 'the saver process did not start'
-        time.sleep(rng.uniform(0.02, 0.25))
+        if in_write is None: time.sleep(rng.uniform(0.02, 0.25))  # even kills land wherever the clock says
+        else: assert in_write.wait(READY_TIMEOUT_S), f'kill {i}: the saver never reached its rename'
         os.kill(proc.pid, signal.SIGKILL)
         proc.join()
-        left_behind += any(p.name.endswith(TMP_SUFFIX) for p in tmp_path.iterdir())
+        stranded = any(p.name.endswith(TMP_SUFFIX) for p in tmp_path.iterdir())
+        assert stranded or in_write is None, f'kill {i}: killed before its rename, yet no temporary file'
+        left_behind += stranded
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             manager = CheckpointManager(tmp_path, keep_last=2)  # opening the folder cleans up
@@ -147,4 +160,4 @@ def test_killed_writers_and_truncation(tmp_path):
         assert step >= last - 1, f'kill {i}: went back from {last} to {step}'
         last = step
     assert last > 0, 'no save completed: the kills cannot have tested anything'
-    assert left_behind > 0, 'no kill left a temporary file: the cleanup was never exercised'
+    assert left_behind >= N_KILLS // 2, 'the mid-write kills left no temporary file: the cleanup was never exercised'
