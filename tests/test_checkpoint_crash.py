@@ -10,6 +10,8 @@ from tiny_transformer.checkpoint import CheckpointManager, load_checkpoint, read
 from tiny_transformer.files import TMP_SUFFIX
 from tiny_transformer.model import ModelConfig, TinyTransformer
 
+from faults import stall_nth_rename
+
 pytestmark = pytest.mark.skipif(sys.platform == 'win32' or 'forkserver' not in mp.get_all_start_methods(),
                                 reason='needs SIGKILL and the forkserver start method (POSIX)')
 
@@ -41,10 +43,11 @@ def check_state(ckpt, where):
     return step
 
 
-def saver(mode, folder, start_step, ready):
-    "Child process: save steps start_step, start_step + 1, ... until killed."
+def saver(mode, folder, start_step, ready, stop_in_write=None):
+    "Child process: save steps start_step, start_step + 1, ... until killed (with `stop_in_write`: in its second save's rename)."
     torch.set_num_threads(1)
     model, manager = tiny_model(), CheckpointManager(folder, keep_last=2)
+    if stop_in_write is not None: stall_nth_rename(2, stop_in_write)
     ready.set()
     for step in range(start_step, start_step + 10**6):
         state = fill_state(model, step)
@@ -72,16 +75,18 @@ def kill_loop(ctx, mode, folder, latest_of):
     "Start the saver, kill it with SIGKILL at a random moment, check the latest checkpoint; N_KILLS times."
     rng, last, interrupted = random.Random(0), 0, 0
     for i in range(N_KILLS):
-        ready = ctx.Event()
-        proc = ctx.Process(target=saver, args=(mode, str(folder), last + 1, ready), daemon=True)
+        ready, in_write = ctx.Event(), ctx.Event() if i % 4 == 3 else None
+        proc = ctx.Process(target=saver, args=(mode, str(folder), last + 1, ready, in_write), daemon=True)
         proc.start()
         assert ready.wait(READY_TIMEOUT_S), 'the saver process did not start'
-        if i % 2 and wait_for_write(folder): time.sleep(rng.uniform(0, WRITE_JITTER_S))  # aim at the middle of a write
+        if in_write is not None: assert in_write.wait(READY_TIMEOUT_S), f'kill {i}: the saver never reached its rename'  # surely mid-save
+        elif i % 2 and wait_for_write(folder): time.sleep(rng.uniform(0, WRITE_JITTER_S))  # aim at the middle of a write
         else: time.sleep(rng.uniform(0, MAX_WAIT_S))  # anywhere: building, hashing, writing, renaming, pruning
         os.kill(proc.pid, signal.SIGKILL)
         proc.join()
         assert proc.exitcode == -signal.SIGKILL, f'kill {i}: the saver ended on its own ({proc.exitcode})'
         temps = [p for p in folder.iterdir() if p.name.endswith(TMP_SUFFIX)]
+        assert temps or in_write is None, f'kill {i}: killed before its rename, yet no temporary file'
         interrupted += bool(temps)
         path = latest_of(folder)
         assert not path.name.endswith(TMP_SUFFIX) and not path.name.startswith('.'), path

@@ -13,6 +13,8 @@ from tiny_transformer.checkpoint import (CheckpointError, CheckpointManager, loa
 from tiny_transformer.files import TMP_SUFFIX
 from tiny_transformer.model import ModelConfig, TinyTransformer
 
+from faults import stall_nth_rename
+
 N_OFFSETS = 48  # truncation offsets, spread over the whole file (plus the first and last few bytes)
 N_FLIPS = 60  # random byte-flip variants
 N_KILLS = 8
@@ -109,15 +111,7 @@ def saver(folder, start_step, ready, stop_in_write=None):
     stops between writing its temporary file and renaming it, sets the event and waits there to be killed."""
     torch.set_num_threads(1)
     model, manager = tiny_model(), CheckpointManager(folder, keep_last=2)
-    if stop_in_write is not None:
-        rename, saves = os.replace, []
-        def stalled_rename(src, dst):
-            saves.append(dst)
-            if len(saves) == 2 and str(src).endswith(TMP_SUFFIX):
-                stop_in_write.set()
-                time.sleep(3600)
-            rename(src, dst)
-        os.replace = stalled_rename  # this process only
+    if stop_in_write is not None: stall_nth_rename(2, stop_in_write)
     ready.set()
     for step in range(start_step, start_step + 10**6):
         manager.save(step, model, metrics={'loss': float(step)}, trainer_state={'blob': torch.full((BLOB_NUMEL,), 1.)})
