@@ -72,7 +72,7 @@ def wait_for_write(folder, timeout=1.0):
 
 
 def kill_loop(ctx, mode, folder, latest_of):
-    "Start the saver, kill it with SIGKILL at a random moment, check the latest checkpoint; N_KILLS times."
+    "Start the saver, kill it with SIGKILL (at a random moment, or one time in four mid-write), check the latest checkpoint; N_KILLS times."
     rng, last, interrupted = random.Random(0), 0, 0
     for i in range(N_KILLS):
         ready, in_write = ctx.Event(), ctx.Event() if i % 4 == 3 else None
